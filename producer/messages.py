@@ -42,7 +42,9 @@ MAX_TOP_GUESSES = 10
 Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^[A-Za-z0-9_.:-]+$")
 ]
-Noun = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NOUN_CHARS)]
+Noun = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NOUN_CHARS)
+]
 
 
 def utc_now() -> datetime:
@@ -86,7 +88,15 @@ class HistoryEntry(_Message):
 
     question_id: Identifier
     answer: Answer | None = None
-    answer_text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ANSWER_TEXT_CHARS)] | None = None
+    answer_text: (
+        Annotated[
+            str,
+            StringConstraints(
+                strip_whitespace=True, min_length=1, max_length=MAX_ANSWER_TEXT_CHARS
+            ),
+        ]
+        | None
+    ) = None
 
     @model_validator(mode="after")
     def _needs_an_answer(self) -> HistoryEntry:

@@ -4,7 +4,6 @@ set -euo pipefail
 packages=()
 command -v redis-server >/dev/null || packages+=(redis-server)
 command -v java >/dev/null || packages+=(default-jre-headless)
-command -v curl-config >/dev/null || packages+=(libcurl4-openssl-dev libssl-dev)
 command -v chromium >/dev/null || packages+=(chromium)
 if [ ${#packages[@]} -gt 0 ]; then
   sudo=""
