@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from celery import Celery
-from kombu import Connection, Exchange, Queue
+from kombu import Connection, Exchange, Queue  # type: ignore[attr-defined]
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -42,7 +42,7 @@ class BrokerSettings(BaseSettings):
     visibility_timeout_s: int = Field(
         default=300,
         ge=10,
-        description="Seconds before an unacknowledged turn is redelivered (above the longest batch)",
+        description="Seconds before an unacked turn is redelivered (above the longest batch)",
     )
     result_expires_s: int = Field(
         default=86400, ge=60, description="Seconds a guess is kept in the result backend"

@@ -12,11 +12,11 @@ class TwentyQError(Exception):
 
 
 class TransientError(TwentyQError):
-    """Raised when a dependency (broker, registry, store) is briefly unreachable; retrying may help."""
+    """Raised when a dependency (broker, registry, store) is briefly unreachable; retry."""
 
 
 class PermanentError(TwentyQError):
-    """Raised when retrying cannot help: invalid input, a model that cannot load, bad configuration."""
+    """Raised when retrying cannot help: invalid input, an unloadable model, bad config."""
 
 
 class ConfigurationError(PermanentError):

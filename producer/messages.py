@@ -8,9 +8,9 @@ message shapes, their bounds, and the queue and task names; ``worker`` and
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from enum import Enum
-from typing import Annotated, Any, Literal, Union
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 TURN_TASK_NAME = "twentyq.play_turn"
 TURNS_QUEUE = "twentyq.turns"
@@ -49,10 +49,10 @@ Noun = Annotated[
 
 def utc_now() -> datetime:
     """Return the current time as a timezone-aware UTC datetime."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
-class Answer(str, Enum):
+class Answer(StrEnum):
     """The five answers a player can give with a button."""
 
     YES = "yes"
@@ -62,7 +62,7 @@ class Answer(str, Enum):
     NO = "no"
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """What the model does on a turn."""
 
     ASK = "ask"
@@ -224,7 +224,7 @@ class GameOutcome(_Message):
     _check_metadata = field_validator("metadata")(_check_metadata_size)
 
 
-class DeadLetterReason(str, Enum):
+class DeadLetterReason(StrEnum):
     """Why a message was dead-lettered."""
 
     INVALID_TURN = "invalid_turn"
@@ -254,5 +254,5 @@ class DeadLetter(_Message):
     body_encoding: Literal["utf-8", "base64"] = "utf-8"
 
 
-ExportEvent = Annotated[Union[Guess, GameOutcome], Field(discriminator="kind")]
+ExportEvent = Annotated[Guess | GameOutcome, Field(discriminator="kind")]
 export_event_adapter: TypeAdapter[Guess | GameOutcome] = TypeAdapter(ExportEvent)
