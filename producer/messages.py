@@ -196,13 +196,18 @@ class Prediction(_Message):
 
 
 class Guess(Prediction):
-    """The worker's answer to a turn: the task result and an export event."""
+    """The worker's answer to a turn: the task result and an export event.
+
+    ``answered`` is the newest history entry, the answer this guess responds
+    to, so the export stream records every answer of a game exactly once.
+    """
 
     kind: Literal["guess"] = "guess"
     schema_version: Literal[1] = SCHEMA_VERSION
     turn_id: UUID
     game_id: Identifier
     turn: int
+    answered: HistoryEntry | None = None
     model: ModelRef
     timing: Timing
     worker: str
