@@ -5,6 +5,7 @@ packages=()
 command -v redis-server >/dev/null || packages+=(redis-server)
 command -v java >/dev/null || packages+=(default-jre-headless)
 command -v chromium >/dev/null || packages+=(chromium)
+[ -f /usr/share/wordnet/data.noun ] || packages+=(wordnet-base)
 if [ ${#packages[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
