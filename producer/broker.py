@@ -1,18 +1,21 @@
 """Broker settings and the Celery configuration shared by the producer and the worker.
 
 The broker is chosen by URL (``redis://``, ``rediss://``, ``sqs://``,
-``gcpubsub://``). Transport-specific options live in
-:func:`transport_options` and nowhere else.
+``gcpubsub://projects/PROJECT``). Transport-specific options live in
+:func:`transport_options` (and the URL rewrite of :func:`broker_connection_url`)
+and nowhere else; docs/transports.md explains each choice.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import string
+from typing import Any, Self
+from urllib.parse import urlsplit
 
 from celery import Celery
 from kombu import Connection, Exchange, Queue  # type: ignore[attr-defined]
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from producer.errors import ConfigurationError
@@ -24,6 +27,22 @@ from producer.messages import (
 )
 
 REDIS_SCHEMES = ("redis", "rediss")
+SQS_SCHEME = "sqs"
+PUBSUB_SCHEME = "gcpubsub"
+SUPPORTED_SCHEMES = (*REDIS_SCHEMES, SQS_SCHEME, PUBSUB_SCHEME)
+QUEUE_NAMES = (TURNS_QUEUE, DEAD_LETTER_QUEUE, EXPORT_QUEUE)
+
+SQS_MAX_VISIBILITY_TIMEOUT_S = 43_200
+PUBSUB_MIN_ACK_DEADLINE_S = 10
+PUBSUB_MAX_ACK_DEADLINE_S = 600
+PUBSUB_MIN_EXPIRATION_S = 86_400
+PUBSUB_MAX_RETENTION_S = 604_800
+
+# kombu's SQS and Pub/Sub transports both map a queue name this way: '.' becomes
+# '-', other punctuation but '-' and '_' becomes '_'. Mirrored here so that the
+# ambassador's library needs neither boto3 nor google-cloud-pubsub to compute it.
+_ENTITY_NAME_TABLE = {ord(c): ord("_") for c in string.punctuation if c not in "-_."}
+_ENTITY_NAME_TABLE[ord(".")] = ord("-")
 
 
 class BrokerSettings(BaseSettings):
@@ -33,7 +52,7 @@ class BrokerSettings(BaseSettings):
 
     broker_url: str = Field(
         default="redis://127.0.0.1:6379/0",
-        description="Broker URL: redis://, rediss://, sqs:// or gcpubsub://",
+        description="Broker URL: redis://, rediss://, sqs:// or gcpubsub://projects/PROJECT",
     )
     result_backend: str | None = Field(
         default=None,
@@ -47,6 +66,88 @@ class BrokerSettings(BaseSettings):
     result_expires_s: int = Field(
         default=86400, ge=60, description="Seconds a guess is kept in the result backend"
     )
+    polling_interval_s: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=60.0,
+        description="SQS and Pub/Sub: seconds a consumer sleeps after an empty poll",
+    )
+    sqs_region: str = Field(default="us-east-1", min_length=1, description="SQS: AWS region")
+    sqs_endpoint_url: str | None = Field(
+        default=None,
+        description="SQS: endpoint override, e.g. http://127.0.0.1:5000 for moto",
+    )
+    sqs_queue_name_prefix: str = Field(
+        default="", description="SQS: prefix of every queue name, e.g. 'prod-'"
+    )
+    sqs_predefined_queues: dict[str, str] = Field(
+        default_factory=dict,
+        description="SQS: JSON map of twentyq queue name to an existing queue URL",
+    )
+    sqs_wait_time_s: int = Field(
+        default=10, ge=0, le=20, description="SQS: long-polling wait of one receive call"
+    )
+    pubsub_ack_deadline_s: int | None = Field(
+        default=None,
+        ge=PUBSUB_MIN_ACK_DEADLINE_S,
+        le=PUBSUB_MAX_ACK_DEADLINE_S,
+        description="Pub/Sub: ack deadline; default: the visibility timeout, capped at 600",
+    )
+    pubsub_queue_name_prefix: str = Field(
+        default="", description="Pub/Sub: prefix of every subscription name"
+    )
+    pubsub_expiration_s: int = Field(
+        default=PUBSUB_MAX_RETENTION_S,
+        ge=PUBSUB_MIN_EXPIRATION_S,
+        le=PUBSUB_MAX_RETENTION_S,
+        description="Pub/Sub: idle subscriptions expire, and unacked messages are kept, this long",
+    )
+
+    @field_validator("broker_url")
+    @classmethod
+    def _supported_broker(cls, url: str) -> str:
+        scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+        if scheme not in SUPPORTED_SCHEMES:
+            raise ValueError(
+                f"TWENTYQ_BROKER_URL {url!r} names no supported broker: set it to a "
+                "redis://, rediss://, sqs:// or gcpubsub://projects/PROJECT URL"
+            )
+        if scheme == PUBSUB_SCHEME and not url.split("://", 1)[1].strip("/").startswith(
+            "projects/"
+        ):
+            raise ValueError(
+                f"TWENTYQ_BROKER_URL {url!r} names no Google Cloud project: "
+                "set it to gcpubsub://projects/YOUR-PROJECT-ID"
+            )
+        return url
+
+    @field_validator("sqs_endpoint_url")
+    @classmethod
+    def _endpoint_is_http(cls, url: str | None) -> str | None:
+        if url and urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError(
+                f"TWENTYQ_SQS_ENDPOINT_URL {url!r} is not an http(s) URL: "
+                "set it to e.g. http://127.0.0.1:5000, or unset it to use AWS"
+            )
+        return url
+
+    @model_validator(mode="after")
+    def _transport_limits(self) -> Self:
+        if self.scheme == SQS_SCHEME and self.visibility_timeout_s > SQS_MAX_VISIBILITY_TIMEOUT_S:
+            raise ValueError(
+                f"SQS allows a visibility timeout of at most {SQS_MAX_VISIBILITY_TIMEOUT_S} s: "
+                "lower TWENTYQ_VISIBILITY_TIMEOUT_S"
+            )
+        if self.sqs_predefined_queues:
+            unknown = sorted(set(self.sqs_predefined_queues) - set(QUEUE_NAMES))
+            missing = [name for name in QUEUE_NAMES if name not in self.sqs_predefined_queues]
+            if unknown or missing:
+                raise ValueError(
+                    "TWENTYQ_SQS_PREDEFINED_QUEUES must map exactly the queues "
+                    f"{', '.join(QUEUE_NAMES)} to SQS queue URLs "
+                    f"(missing: {missing or 'none'}; unknown: {unknown or 'none'})"
+                )
+        return self
 
     @property
     def scheme(self) -> str:
@@ -65,29 +166,103 @@ class BrokerSettings(BaseSettings):
         )
 
 
+def transport_entity_name(queue_name: str, prefix: str = "") -> str:
+    """The name kombu's SQS and Pub/Sub transports give a queue, e.g. ``twentyq-turns``.
+
+    Dots become dashes. On SQS it is the queue's name, on Pub/Sub the subscription's (the topic
+    keeps the exchange's dotted name).
+    """
+    return (prefix + queue_name).translate(_ENTITY_NAME_TABLE)
+
+
+def broker_connection_url(settings: BrokerSettings) -> str:
+    """The URL kombu connects to: the broker URL, with the SQS endpoint override applied.
+
+    kombu's SQS transport takes its endpoint from the URL's host and port, so
+    ``TWENTYQ_SQS_ENDPOINT_URL`` replaces them, keeping any credentials.
+    """
+    if settings.scheme != SQS_SCHEME or not settings.sqs_endpoint_url:
+        return settings.broker_url
+    userinfo = settings.broker_url.split("://", 1)[1].rpartition("@")
+    credentials = userinfo[0] + "@" if userinfo[1] else ""
+    return f"sqs://{credentials}{urlsplit(settings.sqs_endpoint_url).netloc}"
+
+
+def transport_class(settings: BrokerSettings) -> str | None:
+    """The kombu transport to use instead of the URL scheme's default, or None for the default.
+
+    Pub/Sub gets :mod:`producer.pubsub_transport`, which confirms each publish.
+    """
+    if settings.scheme == PUBSUB_SCHEME:
+        return "producer.pubsub_transport:Transport"
+    return None
+
+
 def transport_options(settings: BrokerSettings) -> dict[str, Any]:
     """Broker transport options for the configured broker: the only transport-specific block."""
-    if settings.scheme in REDIS_SCHEMES:
-        return {
-            "visibility_timeout": settings.visibility_timeout_s,
-            "socket_timeout": 10,
-            "socket_connect_timeout": 5,
-        }
-    return {"visibility_timeout": settings.visibility_timeout_s}
+    if settings.scheme == SQS_SCHEME:
+        return _sqs_options(settings)
+    if settings.scheme == PUBSUB_SCHEME:
+        return _pubsub_options(settings)
+    return {
+        "visibility_timeout": settings.visibility_timeout_s,
+        "socket_timeout": 10,
+        "socket_connect_timeout": 5,
+    }
+
+
+def _sqs_options(settings: BrokerSettings) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "region": settings.sqs_region,
+        # Only applied when kombu creates a queue; a predefined queue keeps its own.
+        "visibility_timeout": settings.visibility_timeout_s,
+        "wait_time_seconds": settings.sqs_wait_time_s,
+        "polling_interval": settings.polling_interval_s,
+        "queue_name_prefix": settings.sqs_queue_name_prefix,
+    }
+    if settings.sqs_endpoint_url:
+        options["is_secure"] = urlsplit(settings.sqs_endpoint_url).scheme == "https"
+    if settings.sqs_predefined_queues:
+        options["predefined_queues"] = _predefined_queues(settings)
+    return options
+
+
+def _predefined_queues(settings: BrokerSettings) -> dict[str, dict[str, str]]:
+    # kombu 5.7 looks a predefined queue up by its SQS name when sending and by
+    # its kombu name (dots kept) in the blocking receive path the export sidecar
+    # uses, so each queue is listed under both names (docs/transports.md).
+    queues: dict[str, dict[str, str]] = {}
+    for name, url in settings.sqs_predefined_queues.items():
+        sqs_name = transport_entity_name(name, settings.sqs_queue_name_prefix)
+        queues[sqs_name] = {"url": url}
+        queues[name] = {"url": url}
+    return queues
+
+
+def _pubsub_options(settings: BrokerSettings) -> dict[str, Any]:
+    ack_deadline_s = settings.pubsub_ack_deadline_s or min(
+        settings.visibility_timeout_s, PUBSUB_MAX_ACK_DEADLINE_S
+    )
+    return {
+        "ack_deadline_seconds": ack_deadline_s,
+        "queue_name_prefix": settings.pubsub_queue_name_prefix,
+        "expiration_seconds": settings.pubsub_expiration_s,
+        "polling_interval": settings.polling_interval_s,
+    }
 
 
 def task_queues() -> tuple[Queue, ...]:
     """The queues twentyq declares, each on a direct exchange of its own name."""
     return tuple(
-        Queue(name, Exchange(name, type="direct"), routing_key=name)
-        for name in (TURNS_QUEUE, DEAD_LETTER_QUEUE, EXPORT_QUEUE)
+        Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUE_NAMES
     )
 
 
 def celery_config(settings: BrokerSettings) -> dict[str, Any]:
     """Celery configuration both sides agree on: JSON only, one turns queue."""
     return {
-        "broker_url": settings.broker_url,
+        "broker_url": broker_connection_url(settings),
+        "broker_transport": transport_class(settings),
         "result_backend": settings.resolved_result_backend(),
         "broker_transport_options": transport_options(settings),
         "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
@@ -110,6 +285,15 @@ def create_celery_app(main: str, settings: BrokerSettings) -> Celery:
     app = Celery(main)
     app.conf.update(celery_config(settings))
     return app
+
+
+def connect(settings: BrokerSettings) -> Connection:
+    """A kombu connection to the configured broker, with its transport options (not yet open)."""
+    return Connection(
+        broker_connection_url(settings),
+        transport=transport_class(settings),
+        transport_options=transport_options(settings),
+    )
 
 
 def publish_json(

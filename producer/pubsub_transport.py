@@ -1,0 +1,57 @@
+"""kombu's Pub/Sub transport, made to confirm every publish before it returns.
+
+kombu's ``gcpubsub`` channel hands each message to google-cloud-pubsub's
+batching publisher and never waits for the returned future. A process that
+exits right after publishing (``twentyq play`` reporting an outcome, a script
+sending one turn) loses what is still in the batch, and a failed publish is
+never reported, so a worker could acknowledge a turn whose export event never
+left. Here each publish waits for Pub/Sub's answer and raises when it fails:
+the same at-least-once footing as Redis and SQS, whose sends are synchronous.
+
+Selected by :func:`producer.broker.transport_class` for ``gcpubsub://`` URLs;
+imported only then, so ambassadors on other brokers need no Google libraries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.cloud.pubsub_v1 import PublisherClient, types
+from kombu.transport import gcpubsub
+from kombu.utils.objects import cached_property
+
+PUBLISH_TIMEOUT_S = 60.0
+
+
+class ConfirmingPublisher:
+    """A ``PublisherClient`` whose ``publish`` returns only once Pub/Sub has the message."""
+
+    def __init__(self, client: PublisherClient, timeout_s: float = PUBLISH_TIMEOUT_S) -> None:
+        self._client = client
+        self._timeout_s = timeout_s
+
+    def publish(self, topic: str, data: bytes, **attributes: Any) -> Any:
+        """Publish and wait for the message id; raises the publish error, if any."""
+        future = self._client.publish(topic, data, **attributes)
+        future.result(timeout=self._timeout_s)
+        return future
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+class Channel(gcpubsub.Channel):  # type: ignore[misc]
+    """The gcpubsub channel with a confirming publisher."""
+
+    @cached_property  # type: ignore[misc]
+    def publisher(self) -> ConfirmingPublisher:
+        # One message per batch: the caller waits for each anyway, so batching
+        # would only add its max latency to every publish.
+        client = PublisherClient(batch_settings=types.BatchSettings(max_messages=1))
+        return ConfirmingPublisher(client)
+
+
+class Transport(gcpubsub.Transport):  # type: ignore[misc]
+    """The gcpubsub transport with :class:`Channel`; same URL, options and driver type."""
+
+    Channel = Channel
