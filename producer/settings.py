@@ -19,7 +19,7 @@ from producer.errors import ConfigurationError
 class ProducerSettings(BaseSettings):
     """How the ambassador sends turns, waits for guesses and reports outcomes."""
 
-    model_config = SettingsConfigDict(env_prefix="PRODUCER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PRODUCER_", extra="ignore", populate_by_name=True)
 
     guess_timeout_s: float = Field(
         default=30.0, gt=0, description="Seconds to wait for a guess before giving up on a turn"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -25,3 +26,24 @@ def redis_url(redis_server_url: str) -> Iterator[str]:
     client.flushall()
     yield redis_server_url
     client.close()
+
+
+_REPO_PIN = Path(__file__).resolve().parents[1] / "mlflow" / "model_version.json"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_from_the_repository(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep tests away from the developer's MLflow store and the committed pin.
+
+    Every test runs with a throwaway default tracking store, and the session fails if
+    anything rewrote ``mlflow/model_version.json``.
+    """
+    pin_before = _REPO_PIN.read_bytes() if _REPO_PIN.exists() else None
+    store = tmp_path_factory.mktemp("mlflow-default")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
+    patch.delenv("TWENTYQ_BROKER_URL", raising=False)
+    yield
+    patch.undo()
+    pin_after = _REPO_PIN.read_bytes() if _REPO_PIN.exists() else None
+    assert pin_after == pin_before, "a test rewrote the committed pin mlflow/model_version.json"

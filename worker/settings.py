@@ -1,0 +1,126 @@
+"""The worker's settings (``WORKER_`` prefix), built once at start-up and passed down."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from producer.broker import BrokerSettings
+from producer.errors import ConfigurationError
+from producer.pin import DEFAULT_PIN_PATH
+
+DEFAULT_TRACKING_URI = "sqlite:///.twentyq/mlflow.db"
+
+
+class WorkerSettings(BaseSettings):
+    """Everything a worker deployable is configured with, besides the broker."""
+
+    model_config = SettingsConfigDict(env_prefix="WORKER_", extra="ignore", populate_by_name=True)
+
+    tracking_uri: str = Field(
+        default=DEFAULT_TRACKING_URI,
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "WORKER_TRACKING_URI"),
+        description="MLflow tracking/registry URI the pin is resolved against",
+    )
+    pin_path: Path = Field(
+        default=DEFAULT_PIN_PATH,
+        validation_alias=AliasChoices("TWENTYQ_PIN_PATH", "WORKER_PIN_PATH"),
+        description="The model pin file (registered name + version + run id)",
+    )
+    model_path: Path | None = Field(
+        default=None,
+        description="Local copy of the pinned version; loaded instead of the registry",
+    )
+    batch_size: int = Field(default=8, ge=1, le=512, description="Most turns per predict call")
+    batch_window_ms: int = Field(
+        default=20, ge=0, le=60_000, description="Longest wait to fill a batch"
+    )
+    max_retries: int = Field(default=3, ge=0, le=10, description="Retries of a failing predict")
+    retry_backoff_s: float = Field(
+        default=0.5, ge=0.0, le=60.0, description="First retry delay; doubles per retry"
+    )
+    max_message_bytes: int = Field(
+        default=65_536, ge=1024, description="Larger turn messages are dead-lettered"
+    )
+    idempotent: bool = Field(default=True, description="Return stored results, do not recompute")
+    concurrency: int = Field(default=1, ge=1, le=64, description="Pool processes/threads")
+    pool: Literal["prefork", "solo", "threads"] = Field(default="prefork")
+    torch_threads: int | None = Field(
+        default=None, ge=1, description="torch intra-op threads per process (default cores/N)"
+    )
+    numpy_threads: int | None = Field(
+        default=None, ge=1, description="BLAS/OpenMP threads per process (default cores/N)"
+    )
+    metrics_port: int = Field(default=9100, ge=0, le=65535, description="0 turns metrics off")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    @model_validator(mode="after")
+    def _model_path_exists(self) -> WorkerSettings:
+        if self.model_path is not None and not (self.model_path / "MLmodel").is_file():
+            raise ValueError(
+                f"WORKER_MODEL_PATH={self.model_path} holds no MLmodel file: point it at a "
+                "downloaded model version directory, or unset it to load from the registry"
+            )
+        return self
+
+    @property
+    def flush_interval_s(self) -> float:
+        """Seconds between batch flushes; a tiny floor keeps T=0 from spinning the timer."""
+        return max(self.batch_window_ms / 1000.0, 0.005)
+
+    @property
+    def threads_per_process(self) -> int:
+        """Default torch/BLAS threads: the machine's cores shared among the pool processes."""
+        cores = os.cpu_count() or 1
+        per_process = self.concurrency if self.pool == "prefork" else 1
+        return max(1, cores // per_process)
+
+    def thread_environment(self) -> dict[str, str]:
+        """OpenMP/BLAS thread variables; they act only if set before numpy or torch load."""
+        count = str(self.numpy_threads or self.threads_per_process)
+        return {
+            name: count for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+        }
+
+    def longest_batch_s(self) -> float:
+        """Upper bound of retry back-off time a batch may spend, plus its window."""
+        backoff_s = sum(self.retry_backoff_s * 2.0**attempt for attempt in range(self.max_retries))
+        return self.batch_window_ms / 1000.0 + backoff_s
+
+    @classmethod
+    def from_env(cls) -> WorkerSettings:
+        """Build settings from the environment or raise a :class:`ConfigurationError`."""
+        try:
+            return cls()
+        except ValidationError as error:
+            raise ConfigurationError(describe_validation_error(error, "WORKER_")) from error
+
+
+def describe_validation_error(error: ValidationError, prefix: str) -> str:
+    """One line per bad setting, naming the environment variable to set."""
+    lines = ["invalid worker configuration:"]
+    for problem in error.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        variable = field if field.isupper() else f"{prefix}{field.upper()}"
+        lines.append(f"  {variable}: {problem['msg']} (got {problem.get('input')!r})")
+    return "\n".join(lines)
+
+
+def load_broker_settings(worker: WorkerSettings) -> BrokerSettings:
+    """Broker settings (``TWENTYQ_`` prefix), checked against the worker's longest batch."""
+    try:
+        broker = BrokerSettings()
+    except ValidationError as error:
+        raise ConfigurationError(describe_validation_error(error, "TWENTYQ_")) from error
+    if broker.visibility_timeout_s <= worker.longest_batch_s():
+        raise ConfigurationError(
+            f"TWENTYQ_VISIBILITY_TIMEOUT_S={broker.visibility_timeout_s} is not above the "
+            f"longest batch ({worker.longest_batch_s():.1f} s of window and retry back-off): "
+            "raise it, or lower WORKER_MAX_RETRIES / WORKER_RETRY_BACKOFF_S"
+        )
+    return broker
