@@ -147,17 +147,34 @@ def child_environment(base: Mapping[str, str], broker_url: str, state_dir: Path)
     return env
 
 
-def ensure_pinned_model(supervisor: Supervisor, env: Mapping[str, str], quick: bool) -> None:
-    """Train, register and pin the model unless the pin already resolves."""
+def ensure_pinned_model(
+    supervisor: Supervisor, env: Mapping[str, str], quick: bool, state_dir: Path
+) -> dict[str, str]:
+    """Make sure the children's pin resolves; return their environment.
+
+    The committed pin is used when it resolves in this MLflow store. Otherwise the
+    demo trains into its own store and pins in ``<state-dir>/model_version.json``,
+    so a demo never rewrites the committed ``mlflow/model_version.json``.
+    """
+    env = dict(env)
     say("checking the model pin (twentyq model check-pin)")
     if supervisor.run("check-pin", twentyq_command("model", "check-pin"), env) == 0:
-        return
+        return env
+    if "TWENTYQ_PIN_PATH" not in env:
+        private_pin = (state_dir / "model_version.json").resolve()
+        env["TWENTYQ_PIN_PATH"] = str(private_pin)
+        say(
+            f"the committed pin does not resolve here: the demo pins its own model in {private_pin}"
+        )
+        if supervisor.run("check-pin", twentyq_command("model", "check-pin"), env) == 0:
+            return env
     # Quick: the tiny interpreter and 60 evaluation games per scenario train in ~30 s.
     extra = ["--interpreter", "tiny", "--games", str(QUICK_EVALUATION_GAMES)] if quick else []
     say(f"training and pinning the model (twentyq model train --pin {' '.join(extra)})".strip())
     code = supervisor.run("train", twentyq_command("model", "train", "--pin", *extra), env)
     if code != 0:
         raise DemoError(f"training failed (exit code {code}): see its output above")
+    return env
 
 
 def wait_for_worker(
@@ -231,7 +248,7 @@ def run_demo(options: DemoOptions, supervisor: Supervisor) -> int:
         broker_url = start_broker(supervisor, options.state_dir)
         say(f"Redis is up at {broker_url}")
     env = child_environment(os.environ, broker_url, options.state_dir)
-    ensure_pinned_model(supervisor, env, options.quick)
+    env = ensure_pinned_model(supervisor, env, options.quick, options.state_dir)
     say(f"starting the worker and the export sidecar (logs in {supervisor.log_dir})")
     worker = supervisor.start("worker", twentyq_command("worker"), env)
     exporter = supervisor.start("export", twentyq_command("export"), env)

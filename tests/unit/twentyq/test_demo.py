@@ -80,7 +80,7 @@ def test_a_failing_step_stops_what_was_started(
     started: list[int] = []
     monkeypatch.setattr(demo, "start_broker", _start_sleeper(started))
 
-    def fail(supervisor: Supervisor, env: Mapping[str, str], quick: bool) -> None:
+    def fail(supervisor: Supervisor, env: Mapping[str, str], quick: bool, state_dir: Path) -> None:
         raise demo.DemoError("training failed (exit code 3): see its output above")
 
     monkeypatch.setattr(demo, "ensure_pinned_model", fail)
@@ -95,7 +95,9 @@ def test_sigterm_stops_what_was_started(
     started: list[int] = []
     monkeypatch.setattr(demo, "start_broker", _start_sleeper(started))
 
-    def terminated(supervisor: Supervisor, env: Mapping[str, str], quick: bool) -> None:
+    def terminated(
+        supervisor: Supervisor, env: Mapping[str, str], quick: bool, state_dir: Path
+    ) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     monkeypatch.setattr(demo, "ensure_pinned_model", terminated)
@@ -113,22 +115,24 @@ class RecordingSupervisor(Supervisor):
         super().__init__(log_dir)
         self.codes = codes
         self.commands: list[list[str]] = []
+        self.environments: list[dict[str, str]] = []
 
     def run(self, name: str, argv: Sequence[str], env: Mapping[str, str]) -> int:
         self.commands.append(list(argv))
+        self.environments.append(dict(env))
         return self.codes[name]
 
 
 def test_a_resolving_pin_is_not_retrained(tmp_path: Path) -> None:
     supervisor = RecordingSupervisor(tmp_path, {"check-pin": 0})
-    demo.ensure_pinned_model(supervisor, {}, quick=False)
+    demo.ensure_pinned_model(supervisor, {}, quick=False, state_dir=tmp_path)
     assert [argv[-2:] for argv in supervisor.commands] == [["model", "check-pin"]]
 
 
 def test_an_unresolved_pin_is_trained_and_pinned_quickly_when_asked(tmp_path: Path) -> None:
     supervisor = RecordingSupervisor(tmp_path, {"check-pin": 1, "train": 0})
-    demo.ensure_pinned_model(supervisor, {}, quick=True)
-    train = supervisor.commands[1]
+    env = demo.ensure_pinned_model(supervisor, {}, quick=True, state_dir=tmp_path)
+    train = supervisor.commands[-1]
     assert train[train.index("model") :] == [
         "model",
         "train",
@@ -138,12 +142,37 @@ def test_an_unresolved_pin_is_trained_and_pinned_quickly_when_asked(tmp_path: Pa
         "--games",
         "60",
     ]
+    # The committed pin is left alone: the demo trains and pins into its own state dir.
+    private_pin = str((tmp_path / "model_version.json").resolve())
+    assert supervisor.environments[-1]["TWENTYQ_PIN_PATH"] == private_pin
+    assert env["TWENTYQ_PIN_PATH"] == private_pin
+
+
+def test_a_private_pin_from_an_earlier_demo_is_reused(tmp_path: Path) -> None:
+    class SecondCheckResolves(RecordingSupervisor):
+        def run(self, name: str, argv: Sequence[str], env: Mapping[str, str]) -> int:
+            super().run(name, argv, env)
+            return 0 if "TWENTYQ_PIN_PATH" in env else 1
+
+    supervisor = SecondCheckResolves(tmp_path, {"check-pin": 1})
+    env = demo.ensure_pinned_model(supervisor, {}, quick=False, state_dir=tmp_path)
+    assert [argv[-1] for argv in supervisor.commands] == ["check-pin", "check-pin"]
+    assert env["TWENTYQ_PIN_PATH"].endswith("model_version.json")
+
+
+def test_an_explicit_pin_path_is_trained_in_place(tmp_path: Path) -> None:
+    supervisor = RecordingSupervisor(tmp_path, {"check-pin": 1, "train": 0})
+    env = demo.ensure_pinned_model(
+        supervisor, {"TWENTYQ_PIN_PATH": "/pins/mine.json"}, quick=False, state_dir=tmp_path
+    )
+    assert env["TWENTYQ_PIN_PATH"] == "/pins/mine.json"
+    assert [argv[-1] for argv in supervisor.commands] == ["check-pin", "--pin"]
 
 
 def test_failed_training_stops_the_demo(tmp_path: Path) -> None:
     supervisor = RecordingSupervisor(tmp_path, {"check-pin": 1, "train": 3})
     with pytest.raises(demo.DemoError, match="exit code 3"):
-        demo.ensure_pinned_model(supervisor, {}, quick=False)
+        demo.ensure_pinned_model(supervisor, {}, quick=False, state_dir=tmp_path)
 
 
 class _Exited:
