@@ -199,7 +199,8 @@ class Guess(Prediction):
     """The worker's answer to a turn: the task result and an export event.
 
     ``answered`` is the newest history entry, the answer this guess responds
-    to, so the export stream records every answer of a game exactly once.
+    to, so the export stream records every answer of a game exactly once;
+    ``questions_asked`` is the number of answered questions in the turn.
     """
 
     kind: Literal["guess"] = "guess"
@@ -208,6 +209,7 @@ class Guess(Prediction):
     game_id: Identifier
     turn: int
     answered: HistoryEntry | None = None
+    questions_asked: int = Field(default=0, ge=0, le=MAX_QUESTIONS)
     model: ModelRef
     timing: Timing
     worker: str

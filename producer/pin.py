@@ -38,7 +38,7 @@ def read_pin(path: Path = DEFAULT_PIN_PATH) -> ModelPin:
         return ModelPin.model_validate_json(Path(path).read_text())
     except FileNotFoundError as error:
         raise ConfigurationError(
-            f"no model pin at {path}: run `twentyq model train --pin` or set WORKER_PIN_PATH"
+            f"no model pin at {path}: run `twentyq model train --pin` or set TWENTYQ_PIN_PATH"
         ) from error
     except ValidationError as error:
         raise ConfigurationError(f"the model pin {path} is invalid: {error}") from error

@@ -74,6 +74,7 @@ def _to_outcome(
         game_id=turn.game_id,
         turn=turn.turn,
         answered=turn.history[-1] if turn.history else None,
+        questions_asked=len(turn.history),
         model=model,
         timing=timing,
         worker=worker,

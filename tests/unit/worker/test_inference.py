@@ -20,6 +20,7 @@ def test_one_predict_per_batch_and_one_guess_per_turn_in_order() -> None:
     guesses = [outcome for outcome in outcomes if isinstance(outcome, Guess)]
     assert [g.turn_id for g in guesses] == [t.turn_id for t in turns]
     assert guesses[1].answered == turns[1].history[-1]
+    assert [g.questions_asked for g in guesses] == [1, 2]
     assert guesses[1].game_id == "g2"
     assert guesses[0].model == MODEL
     assert guesses[0].metadata == {"player": "p1"}
