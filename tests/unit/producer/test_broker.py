@@ -12,6 +12,7 @@ from producer.broker import (
     BrokerSettings,
     broker_connection_url,
     celery_config,
+    connect,
     transport_entity_name,
     transport_options,
 )
@@ -168,3 +169,13 @@ def test_pubsub_options_from_settings() -> None:
         "expiration_seconds": 172_800,
         "polling_interval": 0.2,
     }
+
+
+def test_pubsub_uses_the_confirming_transport_everywhere() -> None:
+    """Celery (producer, worker) and plain kombu (sidecar) both get twentyq's Pub/Sub transport."""
+    settings = settings_for(broker_url="gcpubsub://projects/p", result_backend="redis://r/1")
+    assert celery_config(settings)["broker_transport"] == "producer.pubsub_transport:Transport"
+    assert connect(settings).transport_cls == "producer.pubsub_transport:Transport"
+    other = settings_for(broker_url="sqs://", result_backend="redis://r/1")
+    assert celery_config(other)["broker_transport"] is None
+    assert connect(other).transport_cls == "sqs"
