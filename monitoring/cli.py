@@ -13,14 +13,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from monitoring.consumer import ExportConsumer
 from monitoring.metric import ExportMetrics
 from monitoring.settings import MonitoringSettings, parse_duration
 from monitoring.sink import open_sink
 from producer.broker import BrokerSettings, connect
-from producer.errors import TwentyQError
+from producer.errors import ConfigurationError, TwentyQError
+from producer.settings import load_broker_settings, load_settings
 
 if TYPE_CHECKING:
     from monitoring.job import DriftRun
@@ -36,11 +35,16 @@ def _configure_logging() -> None:
 
 def _settings(**overrides: Any) -> MonitoringSettings:
     try:
-        return MonitoringSettings(**overrides)
-    except ValidationError as error:
-        raise SystemExit(
-            f"twentyq: invalid monitoring settings (MONITORING_*):\n{error}"
-        ) from error
+        return load_settings(MonitoringSettings, **overrides)
+    except ConfigurationError as error:
+        raise SystemExit(f"twentyq: {error}") from error
+
+
+def _broker_settings() -> BrokerSettings:
+    try:
+        return load_broker_settings()
+    except ConfigurationError as error:
+        raise SystemExit(f"twentyq: {error}") from error
 
 
 def _on_stop_signals(stop: Any) -> None:
@@ -56,7 +60,7 @@ def export_main(argv: Sequence[str]) -> int:
     ).parse_args(list(argv))
     _configure_logging()
     settings = _settings()
-    broker = BrokerSettings()
+    broker = _broker_settings()
     metrics = ExportMetrics()
     try:
         sink = open_sink(settings.sink_url, settings.s3_endpoint_url)

@@ -7,7 +7,7 @@ The broker itself is configured by :class:`producer.broker.BrokerSettings`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,28 +51,36 @@ class ProducerSettings(BaseSettings):
         }
 
 
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def describe_settings_error(error: ValidationError, prefix: str) -> str:
+    """One line per bad setting, naming the environment variable to fix (values not echoed)."""
+    lines = []
+    for problem in error.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        variable = field if field.isupper() else f"{prefix}{field.upper()}"
+        lines.append(f"  {variable}: {problem['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(settings_class: type[SettingsT], **overrides: Any) -> SettingsT:
+    """Build a settings class from the environment, or raise a :class:`ConfigurationError`
+    naming each variable to fix."""
+    try:
+        return settings_class(**overrides)
+    except ValidationError as error:
+        prefix = str(settings_class.model_config.get("env_prefix", ""))
+        raise ConfigurationError(
+            f"invalid configuration ({prefix}*):\n{describe_settings_error(error, prefix)}"
+        ) from error
+
+
 def load_producer_settings(**overrides: Any) -> ProducerSettings:
     """Build :class:`ProducerSettings` from the environment, or say which variable is wrong."""
-    try:
-        return ProducerSettings(**overrides)
-    except ValidationError as error:
-        raise ConfigurationError(
-            f"invalid producer settings ({_describe(error, 'PRODUCER_')}): fix them"
-        ) from error
+    return load_settings(ProducerSettings, **overrides)
 
 
 def load_broker_settings(**overrides: Any) -> BrokerSettings:
     """Build :class:`BrokerSettings` (``TWENTYQ_*``), or say which variable is wrong."""
-    try:
-        return BrokerSettings(**overrides)
-    except ValidationError as error:
-        raise ConfigurationError(
-            f"invalid broker settings ({_describe(error, 'TWENTYQ_')}): fix them"
-        ) from error
-
-
-def _describe(error: ValidationError, prefix: str) -> str:
-    return "; ".join(
-        f"{prefix}{'_'.join(str(part) for part in item['loc']).upper()}: {item['msg']}"
-        for item in error.errors()
-    )
+    return load_settings(BrokerSettings, **overrides)

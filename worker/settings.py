@@ -6,12 +6,13 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError, model_validator
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from producer.broker import BrokerSettings
 from producer.errors import ConfigurationError
 from producer.pin import DEFAULT_PIN_PATH
+from producer.settings import load_settings
 
 DEFAULT_TRACKING_URI = "sqlite:///.twentyq/mlflow.db"
 
@@ -95,28 +96,12 @@ class WorkerSettings(BaseSettings):
     @classmethod
     def from_env(cls) -> WorkerSettings:
         """Build settings from the environment or raise a :class:`ConfigurationError`."""
-        try:
-            return cls()
-        except ValidationError as error:
-            raise ConfigurationError(describe_validation_error(error, "WORKER_")) from error
-
-
-def describe_validation_error(error: ValidationError, prefix: str) -> str:
-    """One line per bad setting, naming the environment variable to set."""
-    lines = ["invalid worker configuration:"]
-    for problem in error.errors():
-        field = str(problem["loc"][0]) if problem["loc"] else ""
-        variable = field if field.isupper() else f"{prefix}{field.upper()}"
-        lines.append(f"  {variable}: {problem['msg']} (got {problem.get('input')!r})")
-    return "\n".join(lines)
+        return load_settings(cls)
 
 
 def load_broker_settings(worker: WorkerSettings) -> BrokerSettings:
     """Broker settings (``TWENTYQ_`` prefix), checked against the worker's longest batch."""
-    try:
-        broker = BrokerSettings()
-    except ValidationError as error:
-        raise ConfigurationError(describe_validation_error(error, "TWENTYQ_")) from error
+    broker = load_settings(BrokerSettings)
     if broker.visibility_timeout_s <= worker.longest_batch_s():
         raise ConfigurationError(
             f"TWENTYQ_VISIBILITY_TIMEOUT_S={broker.visibility_timeout_s} is not above the "
