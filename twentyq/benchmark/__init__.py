@@ -1,0 +1,1 @@
+"""``twentyq bench``: load generation, the four scenarios, and the report."""
