@@ -23,10 +23,13 @@ from pathlib import Path
 from types import FrameType
 
 from celery import Celery
+from kombu.exceptions import ChannelError
 
+from producer.broker import BrokerSettings, connect
 from producer.client import create_producer_app, submit_turn
 from producer.errors import GuessTimeoutError, TwentyQError
 from producer.game import Game
+from producer.messages import EXPORT_QUEUE
 from producer.player import load_answer_table
 from producer.settings import ProducerSettings, load_broker_settings, load_producer_settings
 from producer.simulation import SimulationOptions, run_simulation
@@ -202,6 +205,25 @@ def wait_for_worker(
                 ) from None
 
 
+def wait_for_exports_drained(broker: BrokerSettings, timeout_s: float = 60.0) -> int:
+    """Wait until the sidecar has taken every event off the export queue; return how many are left.
+
+    Stopping the sidecar earlier would strand the events still queued in the demo's
+    private Redis, which goes away with the demo.
+    """
+    deadline_s = time.monotonic() + timeout_s
+    with connect(broker) as connection:
+        channel = connection.default_channel
+        while True:
+            try:
+                left = int(channel.queue_declare(queue=EXPORT_QUEUE, passive=True).message_count)
+            except ChannelError:  # an empty Redis list does not exist: nothing is left
+                left = 0
+            if left == 0 or time.monotonic() > deadline_s:
+                return left
+            time.sleep(0.25)
+
+
 def knowledge_base_path(options: DemoOptions, settings: ProducerSettings) -> Path:
     """The players' table: the option, else the setting, else the installed model package's."""
     if options.knowledge_base is not None:
@@ -261,6 +283,10 @@ def run_demo(options: DemoOptions, supervisor: Supervisor) -> int:
         play_games(options, app, settings)
     finally:
         app.close()
+    say("waiting for the export sidecar to take every event off twentyq.export")
+    left = wait_for_exports_drained(load_broker_settings(broker_url=broker_url))
+    if left:
+        say(f"{left} export events are still queued after 60 s; the sidecar may be stuck")
     say("stopping the export sidecar (it writes what it holds)")
     supervisor.stop(exporter)
     say(f"exports are in {env['MONITORING_SINK_URL']}")
