@@ -65,6 +65,18 @@ def test_redis_options_keep_the_visibility_timeout() -> None:
     assert celery_config(settings)["result_backend"] == "redis://h:6379/0"
 
 
+def test_redis_scans_for_a_killed_workers_turns_soon_after_the_visibility_timeout() -> None:
+    # kombu's defaults scan every 10 s but only act on every 10th scan: 100 s late.
+    options = transport_options(
+        settings_for(broker_url="redis://h:6379/0", visibility_timeout_s=10)
+    )
+    assert options["unacked_restore_interval"] * options["unacked_restore_throttle"] <= 1
+    options = transport_options(
+        settings_for(broker_url="redis://h:6379/0", visibility_timeout_s=300)
+    )
+    assert options["unacked_restore_interval"] * options["unacked_restore_throttle"] <= 30
+
+
 def test_sqs_options_from_settings() -> None:
     settings = settings_for(
         broker_url="sqs://",
