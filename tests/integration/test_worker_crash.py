@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from producer.client import submit_turn
-from producer.messages import TURNS_QUEUE
+from producer.client import GuessHandle, submit_turn
+from producer.messages import TURNS_QUEUE, Turn
 from tests.integration.conftest import BrokerUnderTest, drain
 from tests.integration.test_pipeline import make_turn
 
@@ -30,18 +31,40 @@ def wait_for_predict_calls(call_log: Path, count: int, timeout_s: float = 30.0) 
     raise TimeoutError(f"the model was not called {count} times within {timeout_s:.0f} s")
 
 
-def test_a_worker_killed_mid_batch_loses_no_turn(
-    broker: BrokerUnderTest, start_worker: Any, tmp_path: Path
-) -> None:
+@dataclass(frozen=True)
+class SlowBatch:
+    """Four turns for a stub model that sleeps in every predict and logs each call."""
+
+    call_log: Path
+    model: dict[str, Any]
+    turns: list[Turn]
+
+    def submit_and_wait_until_in_flight(self, broker: BrokerUnderTest) -> list[GuessHandle]:
+        """Send the turns; return once their batch is inside ``predict``."""
+        app = broker.client_app()
+        handles = [submit_turn(turn, app=app) for turn in self.turns]
+        wait_for_predict_calls(self.call_log, 2)
+        return handles
+
+
+@pytest.fixture()
+def slow_batch(tmp_path: Path) -> SlowBatch:
     call_log = tmp_path / "calls.log"
-    model = {"sleep_s": BATCH_SLEEP_S, "call_log": str(call_log)}
+    return SlowBatch(
+        call_log=call_log,
+        model={"sleep_s": BATCH_SLEEP_S, "call_log": str(call_log)},
+        turns=[make_turn(game, 1) for game in range(4)],
+    )
+
+
+def test_a_worker_killed_mid_batch_loses_no_turn(
+    broker: BrokerUnderTest, start_worker: Any, slow_batch: SlowBatch
+) -> None:
+    model, turns = slow_batch.model, slow_batch.turns
     # The shortest visibility timeout BrokerSettings allows: the kill's turns come back soon.
     quick_redelivery = {"TWENTYQ_VISIBILITY_TIMEOUT_S": "10"}
-    turns = [make_turn(game, 1) for game in range(4)]
-    app = broker.client_app()
     with start_worker(model, quick_redelivery, batch_size="4", batch_window_ms="500") as first:
-        handles = [submit_turn(turn, app=app) for turn in turns]
-        wait_for_predict_calls(call_log, 2)
+        handles = slow_batch.submit_and_wait_until_in_flight(broker)
         first.kill()
         killed_pid = first.process.pid
     assert not any(handle.result.ready() for handle in handles)
@@ -52,15 +75,11 @@ def test_a_worker_killed_mid_batch_loses_no_turn(
 
 
 def test_sigterm_finishes_the_batch_in_flight(
-    broker: BrokerUnderTest, start_worker: Any, tmp_path: Path
+    broker: BrokerUnderTest, start_worker: Any, slow_batch: SlowBatch
 ) -> None:
-    call_log = tmp_path / "calls.log"
-    model = {"sleep_s": BATCH_SLEEP_S, "call_log": str(call_log)}
-    turns = [make_turn(game, 1) for game in range(4)]
-    app = broker.client_app()
-    with start_worker(model, batch_size="4", batch_window_ms="500") as worker:
-        handles = [submit_turn(turn, app=app) for turn in turns]
-        wait_for_predict_calls(call_log, 2)
+    turns = slow_batch.turns
+    with start_worker(slow_batch.model, batch_size="4", batch_window_ms="500") as worker:
+        handles = slow_batch.submit_and_wait_until_in_flight(broker)
         exit_code = worker.terminate(timeout_s=60)
         assert exit_code == 0, worker.log()[-3000:]
     # Answered during the warm shutdown, and acknowledged: nothing comes back to the queue.
@@ -77,17 +96,13 @@ def pool_children(pid: int) -> list[int]:
 
 
 def test_a_pool_process_killed_mid_batch_hands_its_turns_back_at_once(
-    broker: BrokerUnderTest, start_worker: Any, tmp_path: Path
+    broker: BrokerUnderTest, start_worker: Any, slow_batch: SlowBatch
 ) -> None:
-    call_log = tmp_path / "calls.log"
-    model = {"sleep_s": BATCH_SLEEP_S, "call_log": str(call_log)}
-    turns = [make_turn(game, 1) for game in range(4)]
-    app = broker.client_app()
+    turns = slow_batch.turns
     # The visibility timeout stays at 300 s: only the requeue on a lost pool process
     # can bring these turns back within the test's timeout.
-    with start_worker(model, batch_size="4", batch_window_ms="500") as worker:
-        handles = [submit_turn(turn, app=app) for turn in turns]
-        wait_for_predict_calls(call_log, 2)
+    with start_worker(slow_batch.model, batch_size="4", batch_window_ms="500") as worker:
+        handles = slow_batch.submit_and_wait_until_in_flight(broker)
         [child] = pool_children(worker.process.pid)
         os.kill(child, signal.SIGKILL)
         guesses = [handle.get(timeout_s=60) for handle in handles]
