@@ -59,7 +59,7 @@ class BenchOptions:
     output_dir: Path = Path("bench-results")
     duration_s: float = 8.0
     batch_size: int = 32
-    batch_window_ms: int = 5
+    batch_window_ms: int = 0
     concurrency: int = 2
     in_flight: int = 64
     games: int = 150
@@ -77,7 +77,9 @@ def parse_args(argv: Sequence[str]) -> BenchOptions:
     parser.add_argument("--duration-s", type=float, default=None, help="seconds per load run (8)")
     parser.add_argument("--quick", action="store_true", help="short runs (3 s), fewer games")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="N (32)")
-    parser.add_argument("--batch-window-ms", type=int, default=defaults.batch_window_ms, help="T")
+    parser.add_argument(
+        "--batch-window-ms", type=int, default=defaults.batch_window_ms, help="T (0)"
+    )
     parser.add_argument("--concurrency", type=int, default=defaults.concurrency, help="processes")
     parser.add_argument("--in-flight", type=int, default=defaults.in_flight, help="closed loop")
     parser.add_argument("--games", type=int, default=None, help="games replayed for the corpus")

@@ -29,8 +29,9 @@ def worker_config(settings: WorkerSettings) -> dict[str, Any]:
         "worker_consumer": "worker.consumer:DeadLetteringConsumer",
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
-        # prefetch = multiplier x concurrency: one batch per pool process, no more.
-        "worker_prefetch_multiplier": settings.batch_size,
+        # prefetch = multiplier x concurrency: per pool process, one batch running and
+        # one filling, so a process never waits for turns to arrive after its batch.
+        "worker_prefetch_multiplier": 2 * settings.batch_size,
         "worker_concurrency": settings.concurrency,
         "worker_pool": settings.pool,
         "worker_hijack_root_logger": False,
@@ -48,7 +49,8 @@ def create_worker_app(settings: WorkerSettings, broker: BrokerSettings) -> Celer
         base=TurnBatchTask,
         name=TURN_TASK_NAME,
         flush_every=settings.batch_size,
-        flush_interval=settings.flush_interval_s,
+        batch_window_s=settings.batch_window_ms / 1000.0,
+        pool_slots=settings.pool_slots,
     )(play_turns)
     install_runtime(Runtime(settings=settings, broker=broker, outbox=Outbox(app)))
     return app

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from celery import Celery, states
-from celery.backends.base import KeyValueStoreBackend
+from celery.backends.base import BaseKeyValueStoreBackend
 from celery.backends.redis import RedisBackend
 
 from producer.broker import publish_many_json
@@ -54,7 +54,7 @@ def failure_for(letter: DeadLetter) -> TurnFailedError:
     )
 
 
-def encoded_meta(backend: KeyValueStoreBackend, task_id: str, result: Any, state: str) -> str:
+def encoded_meta(backend: BaseKeyValueStoreBackend, task_id: str, result: Any, state: str) -> str:
     """The stored form of a task's result, byte for byte what ``backend.store_result`` writes.
 
     Celery has no public API for the meta without storing it: this mirrors
@@ -80,7 +80,7 @@ class Outbox:
         if not task_ids:
             return {}
         backend = self.app.backend
-        if isinstance(backend, KeyValueStoreBackend):
+        if isinstance(backend, BaseKeyValueStoreBackend):
             keys = [backend.get_key_for_task(task_id) for task_id in task_ids]
             found = backend.mget(keys)
             # Redis answers a list in key order; memcached-style caches a dict of hits.

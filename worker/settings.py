@@ -36,9 +36,12 @@ class WorkerSettings(BaseSettings):
         default=None,
         description="Local copy of the pinned version; loaded instead of the registry",
     )
-    batch_size: int = Field(default=8, ge=1, le=512, description="Most turns per predict call")
+    batch_size: int = Field(default=32, ge=1, le=512, description="Most turns per predict call")
     batch_window_ms: int = Field(
-        default=20, ge=0, le=60_000, description="Longest wait to fill a batch"
+        default=0,
+        ge=0,
+        le=60_000,
+        description="Longest wait for more turns once a pool process is free (0: none)",
     )
     max_retries: int = Field(default=3, ge=0, le=10, description="Retries of a failing predict")
     retry_backoff_s: float = Field(
@@ -70,9 +73,9 @@ class WorkerSettings(BaseSettings):
         return self
 
     @property
-    def flush_interval_s(self) -> float:
-        """Seconds between batch flushes; a tiny floor keeps T=0 from spinning the timer."""
-        return max(self.batch_window_ms / 1000.0, 0.005)
+    def pool_slots(self) -> int:
+        """Batches that may run at once: one per pool process or thread (solo: one)."""
+        return 1 if self.pool == "solo" else self.concurrency
 
     @property
     def threads_per_process(self) -> int:

@@ -1,21 +1,25 @@
 """The ``twentyq.play_turn`` task: micro-batched with celery-batches, thin.
 
-Screening happens as a message arrives (in the consumer); a batch validates,
-calls :func:`worker.inference.serve_batch`, hands everything to the outbox and
-only then lets its messages be acknowledged.
+Screening happens as a message arrives (in the consumer); a batch starts when
+:class:`worker.batching.BatchWindow` says so, validates, calls
+:func:`worker.inference.serve_batch`, hands everything to the outbox and only
+then lets its messages be acknowledged (in one round trip on Redis).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from celery import Celery, states
-from celery_batches import Batches, SimpleRequest
+from celery_batches import Batches, SimpleRequest, consume_queue
 from celery_batches.trace import apply_batches_task
 
 from producer.messages import DeadLetter, Guess, Turn
+from producer.redis_transport import QoS as BulkAckQoS
+from worker.batching import BatchWindow
 from worker.dead_letter import build_dead_letter
 from worker.inference import RetryPolicy, serve_batch
 from worker.metrics import BatchReport
@@ -26,24 +30,68 @@ logger = logging.getLogger(__name__)
 
 
 class TurnBatchTask(Batches):
-    """A Batches task that screens each message on arrival and acks only after delivery."""
+    """A Batches task that screens messages on arrival, batches by window, acks after delivery.
+
+    A batch starts when N turns wait, or T after the oldest arrived, and only onto a
+    free pool slot (:class:`worker.batching.BatchWindow`); celery-batches' own
+    free-running flush timer is not used.
+    """
 
     acks_late = True
     reject_on_worker_lost = True
+    batch_window_s: float = 0.0  # T, set by worker.app.create_worker_app
+    pool_slots: int = 1  # batches that may run at once: the pool's processes
+    _window: BatchWindow[Any] | None = None
 
     def Strategy(self, task: Batches, app: Celery, consumer: Any) -> Callable[..., None]:
-        """Dead-letter bad messages at once; buffer the good ones for the next batch."""
+        """Dead-letter bad messages at once; batch the good ones."""
         buffer_message = super().Strategy(task, app, consumer)
+        # Non-None stops celery-batches from starting its free-running timer.
+        self._tref = _NO_FREE_RUNNING_TIMER
+        self._window = BatchWindow(self.flush_every, self.batch_window_s, self.pool_slots)
+        self._timer = consumer.timer
+        self._deadline: Any = None
+        self._lock = threading.Lock()
 
         def screen_then_buffer(message: Any, body: Any, ack: Any, reject: Any, *args: Any) -> None:
             runtime = current_runtime()
             letter = screen_message(message, runtime.settings.max_message_bytes)
-            if letter is None:
-                buffer_message(message, body, ack, reject, *args)
+            if letter is not None:
+                runtime.dead_letter_message(letter, message)
                 return
-            runtime.dead_letter_message(letter, message)
+            buffer_message(message, body, ack, reject, *args)
+            self._pump()
 
         return screen_then_buffer
+
+    def _do_flush(self) -> None:
+        # celery-batches calls this every N-th message; the window decides instead.
+        self._pump()
+
+    def _pump(self) -> None:
+        """Move arrived requests into the window, start every ready batch, arm the deadline."""
+        window = self._window
+        if window is None:
+            return
+        with self._lock:
+            for request in consume_queue(self._buffer):
+                window.add(request)
+            batches = window.start_ready()
+            wait_s = window.seconds_to_deadline()
+            if wait_s and self._deadline is None:
+                self._deadline = self._timer.call_after(wait_s, self._on_deadline)
+        for batch in batches:
+            self.flush(batch)
+
+    def _on_deadline(self) -> None:
+        self._deadline = None
+        self._pump()
+
+    def _batch_finished(self) -> None:
+        if self._window is not None:
+            with self._lock:
+                self._window.finished()
+            self._pump()
 
     def flush(self, requests: Collection[Any]) -> Any:
         """Run the batch in the pool; ack after it delivered, requeue when it could not."""
@@ -53,15 +101,16 @@ class TurnBatchTask(Batches):
             if report is None or not report.delivered:
                 for request in requests:
                     request.reject(requeue=True)
-                return
-            for request in requests:
-                request.acknowledge()
-            current_runtime().metrics.record_batch(report)
+            else:
+                acknowledge_all(requests)
+                current_runtime().metrics.record_batch(report)
+            self._batch_finished()
 
         def on_lost(*_: Any) -> None:
             # The pool process died mid-batch: hand the turns back to the queue now.
             for request in requests:
                 request.reject(requeue=True)
+            self._batch_finished()
 
         return self._pool.apply_async(
             apply_batches_task,
@@ -69,6 +118,34 @@ class TurnBatchTask(Batches):
             callback=on_return,
             error_callback=on_lost,
         )
+
+
+_NO_FREE_RUNNING_TIMER = object()
+
+
+def acknowledge_all(requests: Collection[Any]) -> None:
+    """Acknowledge a batch's messages, in one broker round trip where the transport can.
+
+    Celery's ``request.acknowledge()`` only schedules each ack on the event loop, one
+    round trip apiece; on the bulk-ack Redis transport the messages are acknowledged
+    here, together, and the requests marked so Celery does not ack them again. If that
+    round trip fails the messages stay held: kombu redelivers them after the visibility
+    timeout and the worker answers them from the stored results.
+    """
+    channel = getattr(getattr(next(iter(requests), None), "message", None), "channel", None)
+    qos = getattr(channel, "qos", None)
+    if not isinstance(qos, BulkAckQoS):
+        for request in requests:
+            request.acknowledge()
+        return
+    try:
+        with qos.acks_in_one_round_trip():
+            for request in requests:
+                if not request.acknowledged:
+                    request.message.ack()
+                    request.acknowledged = True
+    except Exception:  # the broker is down: redelivered after the visibility timeout
+        logger.exception("could not acknowledge a batch of %d turns", len(requests))
 
 
 def _carry(request: Any) -> SimpleRequest:

@@ -17,7 +17,7 @@ def test_defaults_and_the_shared_variable_names(monkeypatch: pytest.MonkeyPatch)
     settings = WorkerSettings.from_env()
     assert settings.tracking_uri == "http://mlflow:5000"
     assert settings.pin_path == Path("/pins/model_version.json")
-    assert (settings.batch_size, settings.batch_window_ms, settings.metrics_port) == (8, 20, 9100)
+    assert (settings.batch_size, settings.batch_window_ms, settings.metrics_port) == (32, 0, 9100)
 
 
 def test_an_invalid_setting_names_the_variable_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,11 +49,12 @@ def test_the_visibility_timeout_must_outlast_the_longest_batch(
 
 def test_prefetch_holds_one_batch_per_process_and_acks_come_late() -> None:
     config = worker_config(WorkerSettings(batch_size=16, concurrency=2))
-    assert config["worker_prefetch_multiplier"] == 16
+    assert config["worker_prefetch_multiplier"] == 32  # one batch running, one filling
     assert config["task_acks_late"] and config["task_reject_on_worker_lost"]
     assert config["worker_consumer"] == "worker.consumer:DeadLetteringConsumer"
 
 
-def test_a_zero_window_still_flushes_on_a_timer_that_does_not_spin() -> None:
-    assert WorkerSettings(batch_window_ms=0).flush_interval_s > 0
-    assert WorkerSettings(batch_window_ms=250).flush_interval_s == 0.25
+def test_one_batch_runs_per_pool_process_and_one_in_a_solo_pool() -> None:
+    assert WorkerSettings(concurrency=3).pool_slots == 3
+    assert WorkerSettings(concurrency=3, pool="threads").pool_slots == 3
+    assert WorkerSettings(concurrency=3, pool="solo").pool_slots == 1
