@@ -33,7 +33,7 @@ from monitoring.record import event_record
 from monitoring.redis_queue import RedisExportQueue
 from monitoring.settings import MonitoringSettings
 from monitoring.sink import Sink
-from producer.broker import REDIS_SCHEMES, task_queues
+from producer.broker import REDIS_SCHEMES, redis_transport_class, task_queues
 from producer.messages import EXPORT_QUEUE, export_event_adapter
 
 logger = logging.getLogger(__name__)
@@ -65,12 +65,14 @@ def _rejection(message: Message, error: Exception) -> dict[str, Any]:
 
 def _redis_queue_for(connection: Connection) -> RedisExportQueue | None:
     """On Redis, the atomic pop-and-hold queue (see :mod:`monitoring.redis_queue`)."""
-    if connection.transport_cls not in REDIS_SCHEMES:
+    transport = connection.transport_cls
+    if transport not in REDIS_SCHEMES and transport != redis_transport_class():
         return None
+    # as_uri() names the transport where the scheme was: a redis:// URL needs the scheme.
+    scheme = "rediss" if transport == "rediss" else "redis"
+    address = connection.as_uri(include_password=True).split("://", 1)[1]
     timeout_s = float((connection.transport_options or {}).get("visibility_timeout", 3600))
-    return RedisExportQueue.from_url(
-        connection.as_uri(include_password=True), EXPORT_QUEUE, timeout_s
-    )
+    return RedisExportQueue.from_url(f"{scheme}://{address}", EXPORT_QUEUE, timeout_s)
 
 
 class ExportConsumer:

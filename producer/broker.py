@@ -203,8 +203,13 @@ def transport_class(settings: BrokerSettings) -> str | None:
     if settings.scheme == PUBSUB_SCHEME:
         return "producer.pubsub_transport:Transport"
     if settings.scheme == "redis":
-        return "producer.redis_transport:Transport"
+        return redis_transport_class()
     return None
+
+
+def redis_transport_class() -> str:
+    """The transport ``redis://`` URLs get (:mod:`producer.redis_transport`)."""
+    return "producer.redis_transport:Transport"
 
 
 def transport_options(settings: BrokerSettings) -> dict[str, Any]:

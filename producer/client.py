@@ -148,6 +148,10 @@ def submit_turn(
             TURN_TASK_NAME,
             args=[valid_turn.model_dump(mode="json")],
             task_id=str(valid_turn.turn_id),
+            # Celery would otherwise put a repr of the whole turn (the player's typed
+            # answers included) in every message header and worker log line.
+            argsrepr=f"(turn {valid_turn.turn} of game {valid_turn.game_id},)",
+            kwargsrepr="{}",
             queue=TURNS_QUEUE,
             routing_key=TURNS_QUEUE,
             serializer="json",

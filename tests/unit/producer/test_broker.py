@@ -191,3 +191,13 @@ def test_pubsub_uses_the_confirming_transport_everywhere() -> None:
     other = settings_for(broker_url="sqs://", result_backend="redis://r/1")
     assert celery_config(other)["broker_transport"] is None
     assert connect(other).transport_cls == "sqs"
+
+
+def test_redis_urls_get_the_bulk_transport_and_tls_urls_keep_kombus() -> None:
+    """redis:// gets producer.redis_transport; rediss:// keeps kombu's (its TLS hangs on the name)."""
+    plain = settings_for(broker_url="redis://cache:6379/0")
+    assert celery_config(plain)["broker_transport"] == "producer.redis_transport:Transport"
+    assert connect(plain).transport_cls == "producer.redis_transport:Transport"
+    tls = settings_for(broker_url="rediss://cache:6380/0")
+    assert celery_config(tls)["broker_transport"] is None
+    assert connect(tls).transport_cls == "rediss"

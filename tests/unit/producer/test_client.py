@@ -15,7 +15,7 @@ from producer.errors import (
     TurnFailedError,
 )
 from producer.game import Game
-from producer.messages import TURN_TASK_NAME, TURNS_QUEUE
+from producer.messages import TURN_TASK_NAME, TURNS_QUEUE, HistoryEntry
 from tests.unit.producer.factories import UNIT_SETTINGS, make_guess, turn_data
 
 
@@ -38,6 +38,17 @@ def test_a_turn_is_sent_as_json_by_task_name_with_the_turn_id_as_task_id(
     args, kwargs, _ = json.loads(message.body)
     assert args == [turn.model_dump(mode="json")]
     assert kwargs == {}
+
+
+def test_the_task_headers_name_the_turn_without_repeating_what_the_player_typed(
+    memory_app: Celery,
+) -> None:
+    typed = HistoryEntry(question_id="is_alive", answer_text="my secret pet goldfish, I think")
+    game = Game(game_id="g-8", history=[typed], turns=1)
+    submit_turn(game.next_turn(), app=memory_app, settings=UNIT_SETTINGS)
+    headers = _queued_message(memory_app).headers
+    assert headers["argsrepr"] == "(turn 1 of game g-8,)"
+    assert "goldfish" not in json.dumps(headers)
 
 
 def test_an_invalid_turn_is_refused_before_anything_is_queued(memory_app: Celery) -> None:
