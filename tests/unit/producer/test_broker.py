@@ -194,7 +194,7 @@ def test_pubsub_uses_the_confirming_transport_everywhere() -> None:
 
 
 def test_redis_urls_get_the_bulk_transport_and_tls_urls_keep_kombus() -> None:
-    """redis:// gets producer.redis_transport; rediss:// keeps kombu's (its TLS hangs on the name)."""
+    """redis:// gets the bulk transport; rediss:// keeps kombu's (its TLS hangs on the name)."""
     plain = settings_for(broker_url="redis://cache:6379/0")
     assert celery_config(plain)["broker_transport"] == "producer.redis_transport:Transport"
     assert connect(plain).transport_cls == "producer.redis_transport:Transport"
