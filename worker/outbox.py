@@ -125,7 +125,10 @@ class Outbox:
             publish_many_json(
                 connection,
                 EXPORT_QUEUE,
-                (event.model_dump(mode="json") for event in [*guesses, *events]),
+                [
+                    *(dumped for _, dumped in successes),
+                    *(event.model_dump(mode="json") for event in events),
+                ],
             )
 
     def dead_letter(self, letter: DeadLetter) -> None:

@@ -177,8 +177,9 @@ def _letter_for(rejection: Any, request: SimpleRequest) -> DeadLetter:
 def serve_requests(runtime: Runtime, requests: Sequence[SimpleRequest]) -> BatchReport:
     """Serve one batch of screened requests end to end; the report says if all was delivered."""
     model = runtime.require_model()
-    by_id = {str(_turn_of(request).turn_id): request for request in requests}
-    turns = {turn_id: _turn_of(request) for turn_id, request in by_id.items()}
+    parsed = [(_turn_of(request), request) for request in requests]
+    by_id = {str(turn.turn_id): request for turn, request in parsed}
+    turns = {str(turn.turn_id): turn for turn, _ in parsed}
     stored = runtime.outbox.stored_results(list(turns)) if runtime.settings.idempotent else {}
     republished = [
         Guess.model_validate(meta["result"])
