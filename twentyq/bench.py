@@ -18,7 +18,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +38,7 @@ from twentyq.benchmark.scenario import (
     run_mlflow_scenario,
 )
 from twentyq.benchmark.service import WorkerShape, start_redis
-from twentyq.demo import DemoOptions, knowledge_base_path
+from twentyq.demo import DemoOptions, ensure_pinned_model, knowledge_base_path
 from twentyq.supervisor import Supervisor
 from worker.model_loader import LoadedModel, load_pinned_model, set_thread_counts
 from worker.settings import WorkerSettings
@@ -123,8 +123,25 @@ def _load_model(options: BenchOptions) -> tuple[LoadedModel, WorkerSettings, flo
     return model, settings, time.monotonic() - started_s
 
 
+def use_a_resolving_pin(supervisor: Supervisor, environ: MutableMapping[str, str]) -> None:
+    """Point this process and its children at a pin that resolves, training one if need be.
+
+    As ``make demo`` does: the committed pin when it resolves in this MLflow store,
+    else the private ``.twentyq/model_version.json``, trained and pinned on first use.
+    A pin named by ``TWENTYQ_PIN_PATH`` or ``WORKER_PIN_PATH`` is the one used (and
+    trained into when it does not resolve).
+    """
+    env = dict(environ)
+    if "WORKER_PIN_PATH" in env and "TWENTYQ_PIN_PATH" not in env:
+        env["TWENTYQ_PIN_PATH"] = env["WORKER_PIN_PATH"]
+    env = ensure_pinned_model(supervisor, env, quick=False, state_dir=DemoOptions().state_dir)
+    if "TWENTYQ_PIN_PATH" in env:
+        environ["TWENTYQ_PIN_PATH"] = env["TWENTYQ_PIN_PATH"]
+
+
 def run_bench(options: BenchOptions, supervisor: Supervisor, report: dict[str, Any]) -> None:
     """Every step; figures go into ``report`` as they come, so an interrupted run keeps them."""
+    use_a_resolving_pin(supervisor, os.environ)
     model, settings, load_s = _load_model(options)
     report["model"] = {**model.ref.model_dump(), "in_process_load_s": round(load_s, 2)}
     say(f"model {model.ref.name} version {model.ref.version} loaded in {load_s:.1f} s")
