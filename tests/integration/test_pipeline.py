@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from producer.client import GuessHandle, submit_turn
 from producer.messages import EXPORT_QUEUE, Answer, HistoryEntry, Turn
@@ -75,6 +77,26 @@ def test_two_hundred_turns_in_two_hundred_guesses_out(
     assert answered == len(turns)
     # 200 turns sent at once are served in batches: fewer predict calls than turns.
     assert 0 < batches < len(turns)
+
+
+@pytest.mark.parametrize("broker", ["redis"], indirect=True)
+def test_on_redis_batches_are_held_and_acknowledged_in_bulk_and_nothing_stays_held(
+    broker: BrokerUnderTest, start_worker: Any
+) -> None:
+    client = redis.Redis.from_url(broker.settings.broker_url)
+    turns = [make_turn(game, 2) for game in range(64)]
+    with start_worker(batch_size="16", batch_window_ms="20"):
+        client.config_resetstat()
+        guesses = [handle.get(timeout_s=60) for handle in submit_all(broker, turns)]
+        deadline = time.monotonic() + 10
+        while client.hlen("unacked") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stats = client.info("commandstats")
+    assert len(guesses) == len(turns)
+    # Every turn acknowledged: nothing left held for a redelivery after the timeout.
+    assert client.hlen("unacked") == 0 and client.zcard("unacked_index") == 0
+    acks = stats["cmdstat_zrem"]["calls"]
+    assert 0 < acks < len(turns) / 2, f"{acks} ZREM calls for {len(turns)} turns: not in bulk"
 
 
 def test_batch_size_one_serves_one_turn_per_predict(
