@@ -109,10 +109,10 @@ def _print_run(run: DriftRun, as_json: bool) -> None:
     for drift in run.drifts:
         print(f"model {drift.model_name} version {drift.model_version} ({drift.reference_note})")
         for metric in drift.windows[-1].metrics:
-            verdict = "BREACH" if metric.breach else "ok"
             print(
                 f"  {metric.name:<22} value {metric.value:8.4f}  threshold {metric.threshold:6.3f}"
-                f"  p {metric.p_value:9.3g}  n {metric.n_reference}/{metric.n_current}  {verdict}"
+                f"  p {metric.p_value:9.3g}  n {metric.n_reference}/{metric.n_current}"
+                f"  {metric.verdict}"
             )
         for alert in drift.alerts:
             print(f"  ALERT {alert.metric}: breached {alert.consecutive} windows in a row")

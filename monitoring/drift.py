@@ -44,6 +44,7 @@ class MetricResult:
     n_reference: int
     n_current: int
     breach: bool = False
+    enough_data: bool = True
     reference_value: float = float("nan")
     current_value: float = float("nan")
     details: dict[str, Any] = field(default_factory=dict)
@@ -51,13 +52,22 @@ class MetricResult:
     def judge(self, settings: MonitoringSettings, min_samples: int | None = None) -> MetricResult:
         """Set :attr:`breach`: significant, large enough and on enough data."""
         floor = settings.min_samples if min_samples is None else min_samples
+        self.enough_data = bool(
+            not math.isnan(self.value) and min(self.n_reference, self.n_current) >= floor
+        )
         self.breach = bool(
-            not math.isnan(self.value)
+            self.enough_data
             and self.p_value < settings.significance_level
             and abs(self.value) >= self.threshold
-            and min(self.n_reference, self.n_current) >= floor
         )
         return self
+
+    @property
+    def verdict(self) -> str:
+        """``BREACH``, ``ok``, or ``too little data`` when the window could not tell."""
+        if self.breach:
+            return "BREACH"
+        return "ok" if self.enough_data else "too little data"
 
 
 def _guess_values(frame: pd.DataFrame, column: str) -> pd.Series:

@@ -79,6 +79,7 @@ class VersionDrift:
                     "reference_value": m.reference_value,
                     "current_value": m.current_value,
                     "breach": m.breach,
+                    "verdict": m.verdict,
                 }
                 for m in latest.metrics
             },

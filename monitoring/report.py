@@ -77,9 +77,7 @@ def _bars_plot(title: str, reference: dict[str, int], current: dict[str, int]) -
 
 
 def _metric_row(metric: MetricResult) -> str:
-    verdict = (
-        '<span class="breach">BREACH</span>' if metric.breach else '<span class="ok">ok</span>'
-    )
+    verdict = f'<span class="{"breach" if metric.breach else "ok"}">{metric.verdict}</span>'
     cells = [
         metric.name,
         f"{metric.value:.4g}",

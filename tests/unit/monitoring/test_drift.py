@@ -210,3 +210,20 @@ def test_an_alert_needs_the_configured_number_of_consecutive_breaches(
         VersionDrift("m", "1", "r", "", [window(False), window(True), window(True)]), 2
     )
     assert [(a.metric, a.model_version, a.consecutive) for a in alerts] == [("win_rate", "1", 2)]
+
+
+@pytest.mark.parametrize(
+    ("value", "n_current", "verdict"),
+    [
+        (0.95, 500, "BREACH"),
+        (0.01, 500, "ok"),
+        # A large, significant shift on 20 games cannot breach: the window says so.
+        (0.95, 20, "too little data"),
+        (float("nan"), 500, "too little data"),
+    ],
+)
+def test_a_window_too_small_to_judge_says_so_instead_of_ok(
+    value: float, n_current: int, verdict: str
+) -> None:
+    metric = drift.MetricResult("questions_to_guess", value, 0.1, 1e-8, 1000, n_current)
+    assert metric.judge(MonitoringSettings(min_samples=200)).verdict == verdict
