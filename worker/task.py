@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
@@ -46,12 +47,7 @@ class TurnBatchTask(Batches):
     def Strategy(self, task: Batches, app: Celery, consumer: Any) -> Callable[..., None]:
         """Dead-letter bad messages at once; batch the good ones."""
         buffer_message = super().Strategy(task, app, consumer)
-        # Non-None stops celery-batches from starting its free-running timer.
-        self._tref = _NO_FREE_RUNNING_TIMER
-        self._window = BatchWindow(self.flush_every, self.batch_window_s, self.pool_slots)
-        self._timer = consumer.timer
-        self._deadline: Any = None
-        self._lock = threading.Lock()
+        self.use_window(consumer.timer)
 
         def screen_then_buffer(message: Any, body: Any, ack: Any, reject: Any, *args: Any) -> None:
             runtime = current_runtime()
@@ -63,6 +59,15 @@ class TurnBatchTask(Batches):
             self._pump()
 
         return screen_then_buffer
+
+    def use_window(self, timer: Any, clock: Callable[[], float] = time.monotonic) -> None:
+        """Start batches by :class:`BatchWindow`, its deadlines armed on ``timer``."""
+        # Non-None stops celery-batches from starting its free-running timer.
+        self._tref = _NO_FREE_RUNNING_TIMER
+        self._window = BatchWindow(self.flush_every, self.batch_window_s, self.pool_slots, clock)
+        self._timer = timer
+        self._deadline: Any = None
+        self._lock = threading.Lock()
 
     def _do_flush(self) -> None:
         # celery-batches calls this every N-th message; the window decides instead.

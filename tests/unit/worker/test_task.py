@@ -130,3 +130,83 @@ def test_an_undelivered_or_lost_batch_goes_back_to_the_queue(
     requests, callbacks = _flush(2, monkeypatch)
     callbacks["error_callback"](RuntimeError("worker lost"))
     assert [(r.acked, r.requeued) for r in requests] == [(False, True)] * 2
+
+
+class RecordingPool:
+    """Runs nothing; keeps every batch sent and its callbacks, in order."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[list[Any], dict[str, Any]]] = []
+
+    def apply_async(self, target: Any, args: Any, **callbacks: Any) -> None:
+        self.batches.append((list(args[1][0]), callbacks))
+
+
+class FakeTimer:
+    """Keeps the deadlines the task arms; the test fires them."""
+
+    def __init__(self) -> None:
+        self.armed: list[tuple[float, Any]] = []
+
+    def call_after(self, seconds: float, callback: Any) -> object:
+        self.armed.append((seconds, callback))
+        return object()
+
+
+def windowed_task(
+    monkeypatch: pytest.MonkeyPatch, *, size: int, window_s: float, slots: int, clock: Any = None
+) -> tuple[TurnBatchTask, RecordingPool, FakeTimer]:
+    monkeypatch.setattr(task_module, "_carry", lambda request: request)
+    task = TurnBatchTask()
+    task.flush_every, task.batch_window_s, task.pool_slots = size, window_s, slots
+    pool, timer = RecordingPool(), FakeTimer()
+    task._pool = pool  # type: ignore[assignment]
+    task.use_window(timer, clock or (lambda: 0.0))
+    return task, pool, timer
+
+
+def arrive(task: TurnBatchTask, count: int) -> list[FakeRequest]:
+    requests = [FakeRequest(make_turn()) for _ in range(count)]
+    for request in requests:
+        task._buffer.put(request)  # type: ignore[arg-type]
+        task._pump()
+    return requests
+
+
+def test_turns_arriving_while_the_pool_is_busy_go_out_together_when_it_frees(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task, pool, _ = windowed_task(monkeypatch, size=8, window_s=0.0, slots=1)
+    first = arrive(task, 1)
+    assert [len(batch) for batch, _ in pool.batches] == [1]  # a free process: served at once
+    waiting = arrive(task, 5)
+    assert len(pool.batches) == 1, "started a batch with no free pool process"
+    pool.batches[0][1]["callback"](BatchReport(batch_size=1, delivered=True))
+    assert first[0].acked
+    assert [len(batch) for batch, _ in pool.batches] == [1, 5]
+    assert pool.batches[1][0] == waiting and not any(request.acked for request in waiting)
+
+
+def test_a_lost_batch_frees_its_process_for_the_next_one(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task, pool, _ = windowed_task(monkeypatch, size=8, window_s=0.0, slots=1)
+    lost = arrive(task, 1)
+    arrive(task, 2)
+    pool.batches[0][1]["error_callback"](RuntimeError("worker lost"))
+    assert lost[0].requeued and not lost[0].acked
+    assert [len(batch) for batch, _ in pool.batches] == [1, 2]
+
+
+def test_a_lone_turn_waits_for_its_window_then_goes_out(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [0.0]
+    task, pool, timer = windowed_task(
+        monkeypatch, size=8, window_s=0.5, slots=2, clock=lambda: now[0]
+    )
+    arrive(task, 1)
+    assert pool.batches == [] and [seconds for seconds, _ in timer.armed] == [0.5]
+    now[0] = 0.5
+    timer.armed[0][1]()
+    assert [len(batch) for batch, _ in pool.batches] == [1]
