@@ -166,9 +166,7 @@ def ensure_pinned_model(
     if "TWENTYQ_PIN_PATH" not in env:
         private_pin = (state_dir / "model_version.json").resolve()
         env["TWENTYQ_PIN_PATH"] = str(private_pin)
-        say(
-            f"the committed pin does not resolve here: the demo pins its own model in {private_pin}"
-        )
+        say(f"the committed pin does not resolve here: using the private pin {private_pin}")
         if supervisor.run("check-pin", twentyq_command("model", "check-pin"), env) == 0:
             return env
     # Quick: the tiny interpreter and 60 evaluation games per scenario train in ~30 s.
