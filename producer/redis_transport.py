@@ -8,17 +8,17 @@ kombu's data layout and semantics (the same ``unacked`` / ``unacked_index``
 structures, so kombu's visibility-timeout restore still covers every message)
 and adds:
 
-- bulk receive: when ``BRPOP`` hands a consumer a message, one Lua call takes
-  up to the consumer's free prefetch more from the same list *and* holds them
-  as unacknowledged, atomically (no window where a kill loses a popped
-  message, unlike kombu's ``BRPOP``-then-``HSET``);
+- bulk receive: when ``BRPOP`` hands a consumer a message, one Lua call holds
+  it and takes up to the consumer's free prefetch more from the same list,
+  holding each as unacknowledged in the same atomic step (the taken messages
+  have no window where a kill loses them; the ``BRPOP``-ed one keeps kombu's);
 - :meth:`QoS.acks_in_one_round_trip`: acknowledge a whole batch with one
   ``ZREM``+``HDEL`` of every tag;
 - :meth:`Channel.put_many`: publish many messages with one ``LPUSH``;
 - one redis-py client per channel instead of a new one per command.
 
-Selected by :func:`producer.broker.transport_class` for ``redis://`` and
-``rediss://`` URLs; ambassadors, workers and the sidecar all use it.
+Selected by :func:`producer.broker.transport_class` for ``redis://`` URLs
+(``rediss://`` keeps kombu's own); ambassadors, workers and the sidecar use it.
 """
 
 from __future__ import annotations
