@@ -31,8 +31,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     handler: Callable[[argparse.Namespace, ModelSettings], int] = arguments.handler
+    settings = ModelSettings()
+    line = settings.describe_pin_and_store()
+    print(f"twentyq model {arguments.command}: {line}", file=sys.stderr, flush=True)
     try:
-        return handler(arguments, ModelSettings())
+        return handler(arguments, settings)
     except (ModelError, KnowledgeBaseError) as error:
         print(f"twentyq model {arguments.command}: {error}", file=sys.stderr)
         return 1

@@ -1,6 +1,6 @@
 """The MLflow side of the model: tracking set-up, registering versions, the pin file.
 
-The pin (``mlflow/model_version.json``, ``{"name", "version", "run_id"}``)
+The pin (``{"name", "version", "run_id"}``; which file: ``ModelSettings.pin_path``)
 has the shape ``producer.pin`` reads; ``model`` may not import ``producer``
 (it travels alone into the registry), so this module writes the JSON itself.
 """
@@ -126,7 +126,8 @@ def read_pin(path: Path) -> Pin:
         pin = Pin(name=str(raw["name"]), version=str(raw["version"]), run_id=raw.get("run_id", ""))
     except FileNotFoundError as error:
         raise PinError(
-            f"no model pin at {path}: run `twentyq model train --pin` or set TWENTYQ_PIN_PATH"
+            f"no model pin at {path}: run `make demo` or `twentyq model train --pin` to train "
+            "and pin a version in this MLflow store, or set TWENTYQ_PIN_PATH"
         ) from error
     except (ValueError, KeyError, TypeError) as error:
         raise PinError(

@@ -19,6 +19,7 @@ from monitoring.settings import MonitoringSettings, parse_duration
 from monitoring.sink import open_sink
 from producer.broker import BrokerSettings, connect
 from producer.errors import ConfigurationError, TwentyQError
+from producer.pin import describe_pin_of
 from producer.settings import load_broker_settings, load_settings
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ def export_main(argv: Sequence[str]) -> int:
     _configure_logging()
     settings = _settings()
     broker = _broker_settings()
+    print(f"twentyq export: {broker.describe()} · sink {settings.sink_url}", file=sys.stderr)
     metrics = ExportMetrics()
     try:
         sink = open_sink(settings.sink_url, settings.s3_endpoint_url)
@@ -139,6 +141,7 @@ def drift_main(argv: Sequence[str]) -> int:
     from monitoring.job import run_drift, run_every  # noqa: PLC0415
 
     settings = _settings(**({"window": args.window} if args.window else {}))
+    print(f"twentyq drift: {describe_pin_of(settings)}", file=sys.stderr, flush=True)
     try:
         end = datetime.fromisoformat(args.end).astimezone(UTC) if args.end else None
         interval_s = parse_duration(args.every).total_seconds() if args.every else None

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from producer.pin import DEFAULT_PIN_PATH
+from producer.pin import default_pin_path_of
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -126,8 +126,9 @@ class MonitoringSettings(BaseSettings):
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "MONITORING_TRACKING_URI"),
         description="MLflow tracking URI (env MLFLOW_TRACKING_URI)",
     )
+    # After tracking_uri: the default pin is the store's own (see producer.pin).
     pin_path: Path = Field(
-        default=DEFAULT_PIN_PATH,
+        default_factory=default_pin_path_of,
         validation_alias=AliasChoices("TWENTYQ_PIN_PATH", "MONITORING_PIN_PATH"),
         description="The model pin file (env TWENTYQ_PIN_PATH)",
     )

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import string
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Self
 from urllib.parse import urlsplit
 
 from celery import Celery
-from kombu import Connection, Exchange, Producer, Queue  # type: ignore[attr-defined]
-from kombu.serialization import dumps
+from kombu import Connection, Exchange, Queue  # type: ignore[attr-defined]
+from kombu.utils.url import maybe_sanitize_url
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -158,6 +158,11 @@ class BrokerSettings(BaseSettings):
         """The broker URL's scheme, e.g. ``redis``."""
         return self.broker_url.split("://", 1)[0].lower()
 
+    def describe(self) -> str:
+        """One line naming the broker (password masked) and whether it is the default."""
+        source = "set by TWENTYQ_BROKER_URL" if "broker_url" in self.model_fields_set else "default"
+        return f"broker {maybe_sanitize_url(self.broker_url)} ({source})"
+
     def resolved_result_backend(self) -> str:
         """The result backend URL, or a :class:`ConfigurationError` saying what to set."""
         if self.result_backend:
@@ -168,6 +173,21 @@ class BrokerSettings(BaseSettings):
             f"the broker {self.scheme}:// cannot store results: set TWENTYQ_RESULT_BACKEND "
             "(for example redis://host:6379/1)"
         )
+
+
+def masked_url(url: str, mask: str = "**") -> str:
+    """``url`` with its password replaced by ``mask`` when it has one; else unchanged.
+
+    Failover lists (``redis://a;redis://b``) are masked URL by URL.
+    """
+    if ";" in url:
+        return ";".join(masked_url(part, mask) for part in url.split(";"))
+    scheme, separator, rest = url.partition("://")
+    userinfo, at, address = rest.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if not (separator and at and colon and password):
+        return url
+    return f"{scheme}://{user}:{mask}@{address}"
 
 
 def transport_entity_name(queue_name: str, prefix: str = "") -> str:
@@ -336,59 +356,71 @@ def publish_many_json(
     *,
     max_retries: int = 5,
 ) -> int:
-    """Publish JSON messages to a twentyq queue through one producer; returns how many.
+    """Publish JSON messages to a twentyq queue through one producer; returns how many."""
+    encoded = [json.dumps(body, default=str, allow_nan=False) for body in bodies]
+    return publish_encoded(connection, queue_name, encoded, max_retries=max_retries)
 
-    The queue is declared with the first message only, so a batch costs one declaration.
-    Each message is retried on connection errors like :func:`publish_json`.
+
+def publish_encoded(
+    connection: Connection,
+    queue_name: str,
+    bodies: Sequence[str],
+    *,
+    headers: Sequence[dict[str, Any]] | None = None,
+    properties: Sequence[dict[str, Any]] | None = None,
+    max_retries: int = 5,
+) -> int:
+    """Publish already-serialised JSON bodies to a twentyq queue; returns how many.
+
+    Nothing is serialised again: a guess's JSON is the bytes its export event
+    carries. On Redis every message goes out in one ``LPUSH`` (retried whole on
+    connection errors: a retry after a lost reply can publish twice, at-least-once
+    like a single publish); elsewhere one publish per message through one producer,
+    the queue declared with the first.
     """
+    if not bodies:
+        return 0
     queue = next(q for q in task_queues() if q.name == queue_name)
     producer = connection.Producer(serializer="json")
     retry_policy = {"max_retries": max_retries, "interval_start": 0.1, "interval_step": 0.5}
+    no_headers: list[dict[str, Any]] = [{} for _ in bodies]
+    all_headers = list(headers) if headers is not None else no_headers
+    all_properties = list(properties) if properties is not None else no_headers
+
+    def put_many() -> None:
+        producer.maybe_declare(queue)
+        channel = producer.channel
+        messages = [
+            channel.prepare_message(
+                body,
+                content_type="application/json",
+                content_encoding="utf-8",
+                headers=message_headers,
+                properties={"delivery_mode": PERSISTENT_DELIVERY_MODE, **message_properties},
+            )
+            for body, message_headers, message_properties in zip(
+                bodies, all_headers, all_properties, strict=True
+            )
+        ]
+        channel.put_many(queue.exchange.name, queue.routing_key, messages)
+
     if isinstance(producer.channel, redis_transport.Channel):
-        return _put_many(connection, producer, queue, list(bodies), retry_policy)
-    count = 0
-    for body in bodies:
+        connection.ensure(producer, put_many, **retry_policy)()
+        return len(bodies)
+    for index, (body, message_headers, message_properties) in enumerate(
+        zip(bodies, all_headers, all_properties, strict=True)
+    ):
         producer.publish(
-            json.loads(json.dumps(body, default=str)),
+            body,
             exchange=queue.exchange,
             routing_key=queue.routing_key,
-            declare=[] if count else [queue],
+            content_type="application/json",
+            content_encoding="utf-8",
+            headers=message_headers,
+            declare=[] if index else [queue],
             retry=True,
             retry_policy=retry_policy,
             delivery_mode="persistent",
+            **message_properties,
         )
-        count += 1
-    return count
-
-
-def _put_many(
-    connection: Connection,
-    producer: Producer,
-    queue: Queue,
-    bodies: list[dict[str, Any]],
-    retry_policy: dict[str, Any],
-) -> int:
-    # Redis: every message in one LPUSH; retried whole on connection errors (a retry
-    # after a lost reply can publish twice: at-least-once, like a single publish).
-    if not bodies:
-        return 0
-
-    def put() -> None:
-        producer.maybe_declare(queue)
-        channel = producer.channel
-        messages = []
-        for body in bodies:
-            content_type, content_encoding, data = dumps(body, serializer="json")
-            messages.append(
-                channel.prepare_message(
-                    data,
-                    content_type=content_type,
-                    content_encoding=content_encoding,
-                    headers={},
-                    properties={"delivery_mode": PERSISTENT_DELIVERY_MODE},
-                )
-            )
-        channel.put_many(queue.exchange.name, queue.routing_key, messages)
-
-    connection.ensure(producer, put, **retry_policy)()
     return len(bodies)

@@ -12,6 +12,7 @@ from typing import TextIO
 
 from celery import Celery
 
+from producer.broker import BrokerSettings
 from producer.client import create_producer_app, submit_turn
 from producer.errors import TwentyQError
 from producer.game import Game
@@ -101,6 +102,14 @@ def _settings_with_timeout(timeout_s: float | None) -> ProducerSettings:
     return load_producer_settings(guess_timeout_s=timeout_s)
 
 
+def _announced_broker(command: str) -> BrokerSettings:
+    """The broker settings, after one line on stderr naming the broker (the model is the
+    one the workers on it pinned; every guess names its version)."""
+    broker = load_broker_settings()
+    print(f"twentyq {command}: {broker.describe()} · model: the workers' pin", file=sys.stderr)
+    return broker
+
+
 def simulate_main(argv: Sequence[str]) -> int:
     """Run ``twentyq simulate``; 0 on success, 1 when the games could not be played."""
     args = parse_simulate_args(argv)
@@ -108,7 +117,7 @@ def simulate_main(argv: Sequence[str]) -> int:
     try:
         settings = _settings_with_timeout(args.timeout)
         table = load_answer_table(args.knowledge_base or settings.knowledge_base_path)
-        app = create_producer_app(load_broker_settings(), settings)
+        app = create_producer_app(_announced_broker("simulate"), settings)
         options = SimulationOptions(
             games=args.games,
             concurrency=args.concurrency,
@@ -134,7 +143,7 @@ def play_main(argv: Sequence[str]) -> int:
     _quiet_celery_logs()
     try:
         settings = _settings_with_timeout(args.timeout)
-        app = create_producer_app(load_broker_settings(), settings)
+        app = create_producer_app(_announced_broker("play"), settings)
         return TerminalGame(app=app, settings=settings).play()
     except TwentyQError as error:
         print(f"\ntwentyq play: {error}", file=sys.stderr)

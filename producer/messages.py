@@ -38,6 +38,10 @@ MAX_METADATA_BYTES = 4096
 MAX_ID_CHARS = 64
 MAX_NOUN_CHARS = 64
 MAX_TOP_GUESSES = 10
+# A turn's sent_at may run this far ahead of the worker's clock (clock skew), and lag this
+# far behind it (a backlog the queue still holds); outside, the turn is refused.
+MAX_CLOCK_AHEAD_S = 300
+MAX_TURN_AGE_S = 7 * 86_400
 
 Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^[A-Za-z0-9_.:-]+$")
@@ -75,7 +79,14 @@ class _Message(BaseModel):
 
 
 def _check_metadata_size(metadata: dict[str, Any]) -> dict[str, Any]:
-    size_bytes = len(json.dumps(metadata, separators=(",", ":"), default=str).encode())
+    try:
+        text = json.dumps(metadata, separators=(",", ":"), default=str, allow_nan=False)
+    except ValueError as error:
+        raise ValueError(
+            "metadata must be standard JSON: NaN and Infinity cannot be read by strict JSON "
+            "readers (a browser, the Node client); send finite numbers or strings"
+        ) from error
+    size_bytes = len(text.encode())
     if size_bytes > MAX_METADATA_BYTES:
         raise ValueError(
             f"metadata is {size_bytes} bytes as JSON; the limit is {MAX_METADATA_BYTES} bytes"
@@ -121,6 +132,21 @@ class Turn(_Message):
     sent_at: datetime = Field(default_factory=utc_now)
 
     _check_metadata = field_validator("metadata")(_check_metadata_size)
+
+    @field_validator("sent_at")
+    @classmethod
+    def _sent_recently(cls, sent_at: datetime) -> datetime:
+        if sent_at.tzinfo is None:
+            raise ValueError("sent_at needs a timezone (UTC), e.g. 2026-12-03T13:00:00Z")
+        age_s = (utc_now() - sent_at).total_seconds()
+        if age_s < -MAX_CLOCK_AHEAD_S or age_s > MAX_TURN_AGE_S:
+            raise ValueError(
+                f"sent_at {sent_at.isoformat()} is {abs(age_s):.0f} s "
+                f"{'ahead of' if age_s < 0 else 'behind'} the worker's clock; at most "
+                f"{MAX_CLOCK_AHEAD_S} s ahead and {MAX_TURN_AGE_S} s behind are accepted: "
+                "check the sender's clock"
+            )
+        return sent_at
 
     @field_validator("history")
     @classmethod
@@ -232,8 +258,10 @@ class GameOutcome(_Message):
 
 
 class DeadLetterReason(StrEnum):
-    """Why a message was dead-lettered."""
+    """Why a message was dead-lettered (docs/worker.md has an example of each)."""
 
+    MALFORMED_ENVELOPE = "malformed_envelope"
+    INVALID_ENVELOPE = "invalid_envelope"
     INVALID_TURN = "invalid_turn"
     UNDECODABLE = "undecodable"
     REFUSED_CONTENT_TYPE = "refused_content_type"
@@ -260,6 +288,19 @@ class DeadLetter(_Message):
     body: str
     body_encoding: Literal["utf-8", "base64"] = "utf-8"
 
+
+class TurnFailure(_Message):
+    """What a client's reply channel gets for a turn the worker dead-lettered."""
+
+    kind: Literal["failure"] = "failure"
+    turn_id: str
+    reason: DeadLetterReason
+    error: str
+
+
+reply_adapter: TypeAdapter[Guess | TurnFailure] = TypeAdapter(
+    Annotated[Guess | TurnFailure, Field(discriminator="kind")]
+)
 
 ExportEvent = Annotated[Guess | GameOutcome, Field(discriminator="kind")]
 export_event_adapter: TypeAdapter[Guess | GameOutcome] = TypeAdapter(ExportEvent)

@@ -23,44 +23,101 @@ Selected by :func:`producer.broker.transport_class` for ``redis://`` URLs
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from queue import Empty
-from time import time
+from time import monotonic, time
 from typing import Any
 
 from kombu.transport import redis, virtual
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import dumps, loads
 
-# Holds the message BRPOP just delivered (ARGV[3] its tag, ARGV[4] kombu's unacked record)
-# and takes up to ARGV[2] more from KEYS[1], holding each in kombu's unacked structures
-# (KEYS[2] the index, KEYS[3] the hash) exactly as QoS.append would, in one atomic call.
-# An item that is not a kombu message goes back where it was and ends the run: kombu's
-# own BRPOP path takes it next and handles it as it always does.
-_HOLD_AND_TAKE_LUA = """
-redis.call('ZADD', KEYS[2], ARGV[1], ARGV[3])
-redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+# Takes up to ARGV[2] messages from the lists KEYS[1..n-2] (a queue's priority lists, highest
+# first) and holds each in kombu's unacked structures (KEYS[n-1] the index, KEYS[n] the hash)
+# exactly as QoS.append would, in one atomic call: a message is never off the queue without
+# being held, so kombu's visibility-timeout restore covers every message a consumer took.
+# An item with no kombu delivery tag is held too, wrapped in an envelope of its own (its
+# bytes hex-encoded, content type UNPARSED_CONTENT_TYPE) so the consumer dead-letters it and
+# a restore after a crash keeps its bytes. ARGV[3]/ARGV[4]: the queue's exchange and key.
+_TAKE_AND_HOLD_LUA = """
+local index, hash = KEYS[#KEYS - 1], KEYS[#KEYS]
 local taken = {}
-for _ = 1, tonumber(ARGV[2]) do
-  local item = redis.call('RPOP', KEYS[1])
-  if not item then break end
-  local ok, message = pcall(cjson.decode, item)
-  local properties = ok and type(message) == 'table' and message['properties']
-  local tag = type(properties) == 'table' and properties['delivery_tag']
-  local info = type(properties) == 'table' and properties['delivery_info']
-  if type(tag) ~= 'string' or type(info) ~= 'table' then
-    redis.call('RPUSH', KEYS[1], item)
-    break
+local function wrap(item, n)
+  local tag = 'unparsed-' .. redis.sha1hex(item) .. '-' .. ARGV[1] .. '-' .. n
+  local hex = string.gsub(item, '.', function(c) return string.format('%02x', string.byte(c)) end)
+  local info = {exchange = ARGV[3], routing_key = ARGV[4]}
+  return tag, cjson.encode({body = hex, ['content-type'] = 'application/x-twentyq-unparsed',
+    ['content-encoding'] = 'binary', properties = {delivery_tag = tag, delivery_info = info}})
+end
+for k = 1, #KEYS - 2 do
+  while #taken < 2 * tonumber(ARGV[2]) do
+    local item = redis.call('RPOP', KEYS[k])
+    if not item then break end
+    local ok, message = pcall(cjson.decode, item)
+    local properties = ok and type(message) == 'table' and message['properties']
+    local tag = type(properties) == 'table' and properties['delivery_tag']
+    local info = type(properties) == 'table' and properties['delivery_info']
+    local record
+    if type(tag) == 'string' and type(info) == 'table' then
+      record = '[' .. item .. ',' .. cjson.encode(info['exchange'] or '') .. ','
+        .. cjson.encode(info['routing_key'] or '') .. ']'
+    else
+      tag, item = wrap(item, #taken)
+      record = '[' .. item .. ',' .. cjson.encode(ARGV[3]) .. ',' .. cjson.encode(ARGV[4]) .. ']'
+    end
+    redis.call('ZADD', index, ARGV[1], tag)
+    redis.call('HSET', hash, tag, record)
+    taken[#taken + 1] = tag
+    taken[#taken + 1] = item
   end
-  redis.call('ZADD', KEYS[2], ARGV[1], tag)
-  redis.call('HSET', KEYS[3], tag, '[' .. item .. ',' .. cjson.encode(info['exchange'] or '')
-    .. ',' .. cjson.encode(info['routing_key'] or '') .. ']')
-  taken[#taken + 1] = item
 end
 return taken
 """
 UNBOUNDED_PREFETCH_TAKE = 100
+UNPARSED_CONTENT_TYPE = "application/x-twentyq-unparsed"
+
+
+def wrap_unparsed(item: bytes, tag: str, queue: str) -> dict[str, Any]:
+    """A kombu envelope carrying bytes that are not one, hex-encoded, for the consumer to refuse."""
+    return {
+        "body": item.hex(),
+        "content-type": UNPARSED_CONTENT_TYPE,
+        "content-encoding": "binary",
+        "properties": {
+            "delivery_tag": tag,
+            "delivery_info": {"exchange": queue, "routing_key": queue},
+        },
+    }
+
+
+def envelope_problem(message: Any, tag: str) -> str | None:
+    """Why kombu could not build a Message from a parsed item (None: it can)."""
+    if not isinstance(message, dict):
+        return "not a kombu envelope (a JSON object)"
+    properties = message.get("properties")
+    if not isinstance(properties, dict) or properties.get("delivery_tag") != tag:
+        return "no kombu properties with a delivery tag"
+    if not isinstance(properties.get("delivery_info"), dict):
+        return "no delivery_info in the properties"
+    if not isinstance(message.get("headers") or {}, dict):
+        return "the headers are not an object"
+    return _body_problem(message.get("body"), properties.get("body_encoding"))
+
+
+def _body_problem(body: Any, encoding: Any) -> str | None:
+    if body is not None and not isinstance(body, str):
+        return "the body is not a string"
+    if encoding not in (None, "base64"):
+        return f"unknown body_encoding {encoding!r}"
+    if encoding == "base64" and body:
+        try:
+            base64.b64decode(body, validate=True)
+        except binascii.Error as error:
+            return f"the body is not base64 ({error})"
+    return None
 
 
 class QoS(redis.QoS):  # type: ignore[misc]
@@ -140,58 +197,136 @@ class Channel(redis.Channel):  # type: ignore[misc]
         (self._acked_queues.discard if no_ack else self._acked_queues.add)(queue)
         return super().basic_consume(queue, no_ack, *args, **kwargs)
 
-    def _brpop_read(self, **options: Any) -> bool:
-        """kombu 5.7's ``Channel._brpop_read``, holding and delivering in bulk.
+    def _consumed_with_acks(self) -> str | None:
+        # The bulk take serves a channel consuming exactly one queue with acks (the worker's
+        # turns); any other mix of queues keeps kombu's BRPOP across all of them.
+        queues = list(self.active_queues)
+        if len(queues) == 1 and queues[0] in self._acked_queues:
+            return str(queues[0])
+        return None
 
-        The message ``BRPOP`` returned is held, and up to the consumer's free
-        prefetch more are taken from the same list and held, in one Lua call
-        (kombu: one ``ZADD``+``HSET`` round trip per message); then all are delivered.
+    def _brpop_start(self, timeout: float | None = None) -> None:
+        """Wait for a message without taking it (``BLMOVE key key RIGHT RIGHT``), or kombu's BRPOP.
+
+        ``BLMOVE`` from a list to the same end of itself blocks until the list has an
+        item and leaves it where it was: a wake-up that moves nothing, so no message is
+        ever off the queue before :meth:`_brpop_read` takes and holds it atomically.
         """
+        queue = self._consumed_with_acks()
+        if queue is None:
+            super()._brpop_start(timeout)
+            return
+        command = ["BLMOVE", queue, queue, "RIGHT", "RIGHT", self.brpop_timeout or 0]
+        if self.global_keyprefix:
+            command = self.client._prefix_args(command)
+        self._in_poll = self.client.connection
+        self._brpop_sent_at = monotonic()  # type: ignore[assignment]
+        self.client.connection.send_command(*command)
+
+    def _brpop_read(self, **options: Any) -> bool:
+        """After a wake-up, take and hold up to the free prefetch in one call and deliver them.
+
+        A taken item that is not a kombu envelope is delivered as an
+        :data:`UNPARSED_CONTENT_TYPE` message, for the consumer to dead-letter.
+        """
+        queue = self._consumed_with_acks()
+        if queue is None:
+            return bool(super()._brpop_read(**options))
         try:
             try:
-                dest_item = self.client.parse_response(self.client.connection, "BRPOP", **options)
+                self.client.parse_response(self.client.connection, "BLMOVE", **options)
             except self.connection_errors:
                 self.client.connection.disconnect()
                 raise
-            if not dest_item:
-                raise Empty()
-            key, item = (bytes_to_str(part) for part in dest_item)
         finally:
             self._in_poll = None  # type: ignore[assignment]
             self._flush_brpop_reauth()
-        queue = key.rsplit(self.sep, 1)[0]
-        self._queue_cycle.rotate(queue)
-        message = loads(item)
-        if queue not in self._acked_queues:  # no_ack consumer: nothing to hold
+        taken = self.take_and_hold(queue)
+        if not taken:
+            raise Empty()
+        for message in taken:
+            self.qos._held.add(message["properties"]["delivery_tag"])
             self.connection._deliver(message, queue)
-            return True
-        messages = [message, *(loads(more) for more in self._hold_and_take(key, message))]
-        for delivered in messages:
-            self.qos._held.add(delivered["properties"]["delivery_tag"])
-            self.connection._deliver(delivered, queue)
         return True
 
-    def _hold_and_take(self, key: str, message: dict[str, Any]) -> list[str]:
-        # Up to the consumer's free prefetch (after this message), from the list BRPOP
-        # answered from. The unacked record is kombu's own: [message, exchange, routing_key].
-        free = self.qos.can_consume_max_estimate()
-        count = UNBOUNDED_PREFETCH_TAKE if free is None else max(int(free) - 1, 0)
-        properties = message["properties"]
-        info = properties["delivery_info"]
-        record = dumps([message, info["exchange"], info["routing_key"]])
+    def take_and_hold(self, queue: str, count: int | None = None) -> list[dict[str, Any]]:
+        """Take up to ``count`` (default: the free prefetch) messages, each held as unacked.
+
+        One server-side call; the messages come back parsed, highest priority first.
+        """
+        if count is None:
+            free = self.qos.can_consume_max_estimate()
+            count = UNBOUNDED_PREFETCH_TAKE if free is None else max(int(free), 1)
+        keys = [self._q_for_pri(queue, priority) for priority in self.priority_steps]
         with self.conn_or_acquire() as client:
-            taken: list[str] = client.eval(
-                _HOLD_AND_TAKE_LUA,
-                3,
-                key,
+            flat = client.eval(
+                _TAKE_AND_HOLD_LUA,
+                len(keys) + 2,
+                *keys,
                 self.unacked_index_key,
                 self.unacked_key,
                 time(),
                 count,
-                properties["delivery_tag"],
-                record,
+                queue,
+                queue,
             )
-        return taken
+            pairs = zip(flat[::2], flat[1::2], strict=True)
+            return [
+                self._parsed_or_wrapped(client, queue, bytes_to_str(tag), item)
+                for tag, item in pairs
+            ]
+
+    def _parsed_or_wrapped(self, client: Any, queue: str, tag: str, item: bytes) -> dict[str, Any]:
+        # Lua's cjson accepts what Python's json refuses (bytes that are not UTF-8, hex
+        # numbers) and checks only the delivery tag: what kombu cannot build a Message from
+        # is wrapped here and its held record rewritten under the tag Lua held it by, so
+        # neither this read nor a restore after a crash chokes on it.
+        try:
+            message = loads(bytes_to_str(item))
+            problem = envelope_problem(message, tag)
+        except ValueError as error:
+            message, problem = None, f"not JSON ({error})"
+        if problem is None:
+            return message  # type: ignore[no-any-return]
+        wrapped = wrap_unparsed(bytes(item), tag, queue)
+        client.hset(self.unacked_key, tag, dumps([wrapped, queue, queue]))
+        return wrapped
+
+    def _do_restore_message(
+        self,
+        payload: Any,
+        exchange: str,
+        routing_key: str,
+        pipe: Any,
+        leftmost: bool = False,
+    ) -> None:
+        """kombu 5.7's restore of one held message, never dropping it when routing fails.
+
+        kombu logs a message it cannot route back (``Could not restore message``) and
+        still deletes its held record in the same transaction: after a reconnect, a
+        closed channel's restore lost every message it held. Here such a message goes
+        back to the queue its routing key names (twentyq's queues are bound by their
+        own name), and when even that fails the transaction is aborted, so the record
+        stays and the visibility-timeout restore brings the message back later.
+        """
+        try:
+            queues = list(self._lookup(exchange, routing_key))
+        except self.connection_errors:
+            raise
+        except Exception:  # a closed channel's state: route by the routing key itself
+            queues = [routing_key]
+        if not queues or not isinstance(payload, dict):
+            raise ValueError("nothing to restore the message to; it stays held")
+        for key in ("headers",):
+            if isinstance(payload.get(key), dict):
+                payload[key]["redelivered"] = True
+        properties = payload.get("properties")
+        if isinstance(properties, dict) and isinstance(properties.get("delivery_info"), dict):
+            properties["delivery_info"]["redelivered"] = True
+        priority = self._get_message_priority(payload, reverse=False)
+        push = pipe.lpush if leftmost else pipe.rpush
+        for queue in queues:
+            push(self._q_for_pri(queue, priority), dumps(payload))
 
     def put_many(self, exchange: str, routing_key: str, messages: Sequence[dict[str, Any]]) -> None:
         """Publish prepared messages (``prepare_message``) with one ``LPUSH`` per queue.

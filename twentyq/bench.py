@@ -1,9 +1,10 @@
-"""``twentyq bench`` (``make bench``): throughput and latency of four ways to serve the model.
+"""``twentyq bench`` (``make bench``): throughput and latency of five ways to serve the model.
 
 1. the limit: ``predict`` on batches in process, no queue;
 2. the Celery pipeline through Redis with batching on;
 3. the same pipeline with one turn per task (N=1, T=0);
-4. ``mlflow models serve`` of the same registered version, over HTTP.
+4. a stock Celery app (a plain ``@app.task``, stock transport, ``send_task`` client);
+5. ``mlflow models serve`` of the same registered version, over HTTP.
 
 It starts a private redis-server, the workers and the MLflow server as
 children, stops every one of them when it ends (also on Ctrl-C), and writes
@@ -25,30 +26,35 @@ from pathlib import Path
 from typing import Any
 
 from producer.errors import TwentyQError
+from producer.pin import describe_pin_of
 from producer.player import load_answer_table
 from producer.settings import load_producer_settings
+from twentyq.benchmark.celery_scenario import (
+    check_celery_client,
+    check_stock_client,
+    run_celery_scenario,
+    run_stock_celery_scenario,
+)
 from twentyq.benchmark.corpus import CorpusTurn, describe_corpus, replay_games
 from twentyq.benchmark.interruption import stop_on_signals
 from twentyq.benchmark.limit import measure_batch_sizes, measure_limit
 from twentyq.benchmark.report import evaluate_targets, write_report
-from twentyq.benchmark.scenario import (
-    LoadOptions,
-    check_celery_client,
-    run_celery_scenario,
-    run_mlflow_scenario,
-)
+from twentyq.benchmark.scenario import LoadOptions, run_mlflow_scenario
 from twentyq.benchmark.service import WorkerShape, start_redis
 from twentyq.demo import DemoOptions, ensure_pinned_model, knowledge_base_path
 from twentyq.supervisor import Supervisor
 from worker.model_loader import LoadedModel, load_pinned_model, set_thread_counts
 from worker.settings import WorkerSettings
 
-SCENARIOS = ("limit", "batched", "unbatched", "mlflow_serve")
+SCENARIOS = ("limit", "batched", "unbatched", "stock_celery", "mlflow_serve")
+CELERY_SCENARIOS = ("batched", "unbatched", "stock_celery")
 CLIENT_HOW = (
-    "the bench process itself, one thread: Celery scenarios submit each turn with "
-    "producer.client.submit_turn and read guesses from the result backend's pub/sub channel "
-    "(the producer's own result consumer); mlflow serve is driven by one asyncio loop over "
-    "keep-alive HTTP/1.1 connections. Open-loop latency counts from the moment a turn was due."
+    "the bench process itself, one thread: batched and unbatched submit each turn with "
+    "producer.client.submit_turn, stock_celery with a stock app.send_task; all three wait on "
+    "the Redis result backend's pub/sub channel (the result consumer AsyncResult.get() waits "
+    "on), and stock_celery reads each answer with AsyncResult.result (the GET that get() "
+    "starts with); mlflow serve is driven by one asyncio loop over keep-alive HTTP/1.1 "
+    "connections. Open-loop latency counts from the moment a turn was due."
 )
 
 
@@ -86,10 +92,10 @@ def parse_args(argv: Sequence[str]) -> BenchOptions:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset")
     args = parser.parse_args(list(argv))
-    scenarios = tuple(name.strip() for name in args.scenarios.split(",") if name.strip())
-    unknown = sorted(set(scenarios) - set(SCENARIOS))
-    if unknown or not scenarios:
-        parser.error(f"--scenarios takes names from {', '.join(SCENARIOS)} (got {unknown})")
+    try:
+        scenarios = parse_scenarios(args.scenarios)
+    except ValueError as error:
+        parser.error(str(error))
     if min(args.batch_size, args.concurrency, args.in_flight) < 1 or args.batch_window_ms < 0:
         parser.error("--batch-size, --concurrency and --in-flight must be at least 1")
     duration_s = args.duration_s or (3.0 if args.quick else defaults.duration_s)
@@ -109,6 +115,21 @@ def parse_args(argv: Sequence[str]) -> BenchOptions:
     )
 
 
+def parse_scenarios(text: str) -> tuple[str, ...]:
+    """The scenarios named in a comma-separated list, in the order the bench runs them.
+
+    Raises ValueError, saying which names exist, on an unknown name or an empty list.
+    """
+    named = {name.strip() for name in text.split(",") if name.strip()}
+    unknown = sorted(named - set(SCENARIOS))
+    if unknown or not named:
+        raise ValueError(
+            f"--scenarios takes names from {', '.join(SCENARIOS)} "
+            f"(got {', '.join(unknown) or 'none'})"
+        )
+    return tuple(name for name in SCENARIOS if name in named)
+
+
 def say(text: str) -> None:
     """A progress line."""
     print(f"==> {text}", flush=True)
@@ -116,7 +137,7 @@ def say(text: str) -> None:
 
 def _load_model(options: BenchOptions) -> tuple[LoadedModel, WorkerSettings, float]:
     settings = WorkerSettings(batch_size=options.batch_size, concurrency=options.concurrency)
-    say(f"loading the pinned model in process (pin {settings.pin_path})")
+    say(f"loading the pinned model in process: {describe_pin_of(settings)}")
     started_s = time.monotonic()
     set_thread_counts(settings)
     model = load_pinned_model(settings)
@@ -199,21 +220,28 @@ def _measure_pipelines(
     load: LoadOptions,
     tracking_uri: str,
 ) -> None:
-    served = [name for name in ("batched", "unbatched") if name in options.scenarios]
+    served = [name for name in CELERY_SCENARIOS if name in options.scenarios]
     if not served:
         return
     say("starting a private redis-server")
     broker_url, redis_pid = start_redis(supervisor, options.output_dir / "redis")
-    report["client"]["celery_send"] = check_celery_client(
-        broker_url, corpus, options.client_check_turns, say
-    )
+    if {"batched", "unbatched"} & set(served):
+        report["client"]["celery_send"] = check_celery_client(
+            broker_url, corpus, options.client_check_turns, say
+        )
+    if "stock_celery" in served:
+        report["client"]["stock_celery_send"] = check_stock_client(
+            broker_url, corpus, options.client_check_turns, say
+        )
     shapes = {
         "batched": WorkerShape(options.batch_size, options.batch_window_ms, options.concurrency),
         "unbatched": WorkerShape(1, 0, options.concurrency),
+        "stock_celery": WorkerShape(1, 0, options.concurrency),
     }
     for name in served:
         say(f"scenario {name}")
-        report["scenarios"][name] = run_celery_scenario(
+        run = run_stock_celery_scenario if name == "stock_celery" else run_celery_scenario
+        report["scenarios"][name] = run(
             supervisor,
             f"worker-{name}",
             shapes[name],

@@ -30,6 +30,7 @@ from producer.client import create_producer_app, submit_turn
 from producer.errors import GuessTimeoutError, TwentyQError
 from producer.game import Game
 from producer.messages import EXPORT_QUEUE
+from producer.pin import default_pin_path
 from producer.player import load_answer_table
 from producer.settings import ProducerSettings, load_broker_settings, load_producer_settings
 from producer.simulation import SimulationOptions, run_simulation
@@ -155,9 +156,10 @@ def ensure_pinned_model(
 ) -> dict[str, str]:
     """Make sure the children's pin resolves; return their environment.
 
-    The committed pin is used when it resolves in this MLflow store. Otherwise the
-    demo trains into its own store and pins in ``<state-dir>/model_version.json``,
-    so a demo never rewrites the committed ``mlflow/model_version.json``.
+    The pin the store's settings choose (producer.pin: the default SQLite store's own
+    ``.twentyq/model_version.json``, else the committed ``mlflow/model_version.json``)
+    is used when it resolves. Otherwise the demo trains into the store and pins in
+    ``<state-dir>/model_version.json``, so a demo never rewrites the committed pin.
     """
     env = dict(env)
     say("checking the model pin (twentyq model check-pin)")
@@ -165,13 +167,15 @@ def ensure_pinned_model(
         return env
     if "TWENTYQ_PIN_PATH" not in env:
         private_pin = (state_dir / "model_version.json").resolve()
+        checked = default_pin_path(env.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI))
         env["TWENTYQ_PIN_PATH"] = str(private_pin)
-        say(f"the committed pin does not resolve here: using the private pin {private_pin}")
-        if supervisor.run("check-pin", twentyq_command("model", "check-pin"), env) == 0:
-            return env
+        if checked.resolve() != private_pin:
+            say(f"that pin does not resolve here: using the demo's private pin {private_pin}")
+            if supervisor.run("check-pin", twentyq_command("model", "check-pin"), env) == 0:
+                return env
     # Quick: the tiny interpreter and 60 evaluation games per scenario train in ~30 s.
     extra = ["--interpreter", "tiny", "--games", str(QUICK_EVALUATION_GAMES)] if quick else []
-    say(f"training and pinning the model (twentyq model train --pin {' '.join(extra)})".strip())
+    say(f"training and pinning the model ({' '.join(['twentyq model train --pin', *extra])})")
     code = supervisor.run("train", twentyq_command("model", "train", "--pin", *extra), env)
     if code != 0:
         raise DemoError(f"training failed (exit code {code}): see its output above")

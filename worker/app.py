@@ -13,20 +13,19 @@ from celery import Celery, signals
 
 from producer.broker import BrokerSettings, create_celery_app
 from producer.errors import ConfigurationError
-from producer.messages import TURN_TASK_NAME
+from worker import celery_adapter
 from worker.errors import ModelLoadError
 from worker.log import configure_logging
 from worker.model_loader import load_pinned_model, set_thread_counts
 from worker.outbox import Outbox
 from worker.runtime import Runtime, current_runtime, install_runtime
 from worker.settings import WorkerSettings, load_broker_settings
-from worker.task import TurnBatchTask, play_turns
 
 
 def worker_config(settings: WorkerSettings) -> dict[str, Any]:
     """Celery settings the worker adds to the shared broker configuration."""
     return {
-        "worker_consumer": "worker.consumer:DeadLetteringConsumer",
+        "worker_consumer": "worker.consumer:TurnConsumer",
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         # prefetch = multiplier x concurrency: per pool process, one batch running and
@@ -38,6 +37,8 @@ def worker_config(settings: WorkerSettings) -> dict[str, Any]:
         "worker_redirect_stdouts": False,
         "worker_send_task_events": False,
         "worker_enable_remote_control": False,
+        # None: retry for ever, at the interval worker.celery_adapter caps (docs/operations.md).
+        "broker_connection_max_retries": settings.broker_reconnect_max_retries,
     }
 
 
@@ -45,13 +46,8 @@ def create_worker_app(settings: WorkerSettings, broker: BrokerSettings) -> Celer
     """A Celery app serving ``twentyq.play_turn`` with this worker's settings."""
     app = create_celery_app("twentyq-worker", broker)
     app.conf.update(worker_config(settings))
-    app.task(
-        base=TurnBatchTask,
-        name=TURN_TASK_NAME,
-        flush_every=settings.batch_size,
-        batch_window_s=settings.batch_window_ms / 1000.0,
-        pool_slots=settings.pool_slots,
-    )(play_turns)
+    # Also for `celery -A worker.app worker`: the URL as configured, reconnects capped.
+    celery_adapter.install(app, settings.broker_reconnect_interval_max_s)
     install_runtime(Runtime(settings=settings, broker=broker, outbox=Outbox(app)))
     return app
 
@@ -88,7 +84,7 @@ def _load_model_before_work(**_: Any) -> None:
             raise SystemExit(3) from error
     runtime.metrics.record_model(runtime.model.ref)
     if runtime.settings.metrics_port:
-        runtime.metrics.serve(runtime.settings.metrics_port)
+        runtime.metrics.serve(runtime.settings.metrics_port, runtime.health.problems)
 
 
 @signals.worker_process_init.connect

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from producer.errors import ConfigurationError
 from producer.messages import TURNS_QUEUE
+from producer.pin import describe_pin_of
 from worker.settings import WorkerSettings
 
 
@@ -29,10 +30,11 @@ def main(argv: Sequence[str]) -> int:
     except ConfigurationError as error:
         print(f"twentyq worker: {error}", file=sys.stderr)
         return 2
+    print(f"twentyq worker: {describe_pin_of(settings)}", file=sys.stderr, flush=True)
     _export_thread_environment(settings)
+    from worker import celery_adapter  # noqa: PLC0415 - after the thread environment
     from worker.app import create_app_from_env  # noqa: PLC0415 - after the thread environment
 
     app = create_app_from_env()
     queues = [] if {"-Q", "--queues"} & set(argv) else ["--queues", TURNS_QUEUE]
-    app.worker_main(["worker", "--without-gossip", "--without-mingle", *queues, *argv])
-    return 0
+    return celery_adapter.run_worker(app, ["--without-gossip", "--without-mingle", *queues, *argv])

@@ -1,8 +1,12 @@
-"""A Celery consumer that dead-letters the messages kombu or Celery refuse to hand to a task.
+"""The worker's Celery consumer: turn messages go to :class:`worker.intake.TurnIntake`.
 
-Celery's own hooks log these and drop them; here each one becomes a
-:class:`~producer.messages.DeadLetter` on ``twentyq.turns.dead`` (and a failed
-result when the message carries a task id), and the worker keeps serving.
+Celery's consumer blueprint (connection, QoS, event loop, reconnects) is kept
+whole; only its task handler, the function the event loop calls with each
+message, is replaced. Celery's handler decodes every message, builds a
+``Request`` and runs the task's strategy, and a malformed message raises out
+of it and restarts the consumer; ours screens the raw message and batches it.
+So only ``twentyq.play_turn`` is served: Celery's built-in tasks
+(``celery.accumulate``, ...) are never run from the queue, whatever it holds.
 """
 
 from __future__ import annotations
@@ -10,61 +14,41 @@ from __future__ import annotations
 from typing import Any
 
 from celery.worker.consumer import Consumer
-from kombu.exceptions import ContentDisallowed
 
 from producer.messages import DeadLetterReason
 from worker.dead_letter import build_dead_letter, task_id_of
+from worker.intake import TurnIntake
 from worker.runtime import current_runtime
 
 
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
+class TurnConsumer(Consumer):  # type: ignore[misc]
+    """The consumer named by ``worker_consumer``."""
 
-
-class DeadLetteringConsumer(Consumer):  # type: ignore[misc]
-    """The consumer named by ``worker_consumer``; overrides Celery's refusal hooks."""
-
-    def _dead_letter(self, message: Any, reason: DeadLetterReason, error: str) -> None:
-        letter = build_dead_letter(
-            reason=reason,
-            error=error,
-            body=message.body,
-            attempts=1,
-            task_id=task_id_of(message.headers),
-            content_type=message.content_type,
-            content_encoding=message.content_encoding,
+    def create_task_handler(self, *_: Any, **__: Any) -> Any:
+        """The handler Celery's event loop calls with each raw message (on every reconnect)."""
+        runtime = current_runtime()
+        runtime.health.consumer_started()
+        if runtime.health.restarts:
+            runtime.metrics.consumer_restarts.inc()
+        settings = runtime.settings
+        intake = TurnIntake(
+            self.pool,
+            self.timer,
+            batch_size=settings.batch_size,
+            window_s=settings.batch_window_ms / 1000.0,
+            slots=settings.pool_slots,
         )
-        current_runtime().dead_letter_message(letter, message)
+        return intake.on_message
 
     def on_decode_error(self, message: Any, exc: BaseException) -> None:
-        """The body is not valid JSON (or not decodable at all)."""
-        if isinstance(exc, ContentDisallowed):
-            self._dead_letter(message, DeadLetterReason.REFUSED_CONTENT_TYPE, _describe(exc))
-            return
-        self._dead_letter(message, DeadLetterReason.UNDECODABLE, _describe(exc))
-
-    def on_unknown_message(self, body: Any, message: Any) -> None:
-        """A message with no task name: not a Celery task message at all."""
-        self._dead_letter(
-            message, DeadLetterReason.UNKNOWN_TASK, "not a Celery task message (no task header)"
+        """kombu could not decode the message (a compression header it cannot undo, ...)."""
+        letter = build_dead_letter(
+            reason=DeadLetterReason.UNDECODABLE,
+            error=f"{type(exc).__name__}: {exc}",
+            body=getattr(message, "body", b""),
+            attempts=1,
+            task_id=task_id_of(getattr(message, "headers", None)),
+            content_type=getattr(message, "content_type", None),
+            content_encoding=getattr(message, "content_encoding", None),
         )
-
-    def on_unknown_task(self, body: Any, message: Any, exc: BaseException) -> None:
-        """A task name this worker does not serve."""
-        name = message.headers.get("task") if isinstance(message.headers, dict) else None
-        self._dead_letter(
-            message,
-            DeadLetterReason.UNKNOWN_TASK,
-            f"unknown task {name!r}: this worker serves only twentyq.play_turn",
-        )
-
-    def on_invalid_task(self, body: Any, message: Any, exc: BaseException) -> None:
-        """A refused content type (pickle, ...) or a malformed task message."""
-        if isinstance(exc, ContentDisallowed):
-            error = (
-                f"content type {message.content_type!r} is refused: twentyq accepts JSON only "
-                f"({_describe(exc)})"
-            )
-            self._dead_letter(message, DeadLetterReason.REFUSED_CONTENT_TYPE, error)
-            return
-        self._dead_letter(message, DeadLetterReason.INVALID_TURN, _describe(exc))
+        current_runtime().dead_letter_message(letter, message)

@@ -38,12 +38,17 @@ def build_dead_letter(
         reason=reason,
         error=error,
         attempts=attempts,
-        task_id=task_id,
-        content_type=content_type,
-        content_encoding=content_encoding,
+        task_id=task_id if isinstance(task_id, str) else None,
+        content_type=_text_or_repr(content_type),
+        content_encoding=_text_or_repr(content_encoding),
         body=text,
         body_encoding="utf-8" if encoding == "utf-8" else "base64",
     )
+
+
+def _text_or_repr(value: Any) -> str | None:
+    # A broken envelope can carry any JSON here; the dead letter keeps what it said.
+    return value if value is None or isinstance(value, str) else repr(value)
 
 
 def task_id_of(headers: Any) -> str | None:

@@ -7,9 +7,14 @@ no prometheus multiprocess directory to manage.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 from producer.messages import ModelRef
 
@@ -64,6 +69,11 @@ class WorkerMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.consumer_restarts = Counter(
+            "twentyq_worker_consumer_restarts",
+            "Times Celery's consumer restarted its event loop (a broker reconnect, or an error)",
+            registry=self.registry,
+        )
         self.model_info = Gauge(
             "twentyq_worker_model_info",
             "The model version this worker serves (value 1)",
@@ -93,6 +103,28 @@ class WorkerMetrics:
         for reason, count in report.dead_letters.items():
             self.dead_letters.labels(reason).inc(count)
 
-    def serve(self, port: int) -> None:
-        """Expose the metrics over HTTP on ``port`` (all interfaces)."""
-        start_http_server(port, registry=self.registry)
+    def serve(self, port: int, problems: Callable[[], list[str]] = list) -> None:
+        """Serve ``/metrics``, and ``/ready`` (503 and the reasons ``problems()`` gives)."""
+        metrics_app = make_wsgi_app(self.registry)
+
+        def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            if environ.get("PATH_INFO") != "/ready":
+                return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+            found = problems()
+            status = "503 Service Unavailable" if found else "200 OK"
+            start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+            return [("\n".join(found) or "ready").encode() + b"\n"]
+
+        server = make_server("", port, app, ThreadingWSGIServer, handler_class=_QuietHandler)
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+
+
+class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    """One thread per request, daemonic, so a slow scrape never blocks another."""
+
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return None

@@ -1,35 +1,43 @@
-"""Everything a batch writes: results and failures to the backend, events and dead letters.
+"""Everything a batch writes: results, replies, export events and dead letters, each once.
 
 Writes happen before the batch's messages are acknowledged, so a crash in
-between means a redelivery, never a lost turn (at-least-once). On a Redis
-result backend a whole batch's results are stored in one round trip.
+between means a redelivery, never a lost turn (at-least-once). A guess is
+serialised once (``model_dump_json``) and those bytes are what the result
+backend stores, what the client's reply channel gets and what the export event
+carries. On a Redis result backend a whole batch's results and replies are one
+round trip; its export events and dead letters another.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from celery import Celery, states
 from celery.backends.base import BaseKeyValueStoreBackend
 from celery.backends.redis import RedisBackend
 
-from producer.broker import publish_many_json
+from producer.broker import publish_encoded, publish_many_json
+from producer.envelope import is_reply_channel
 from producer.errors import TurnFailedError
-from producer.messages import DEAD_LETTER_QUEUE, EXPORT_QUEUE, DeadLetter, Guess
+from producer.messages import DEAD_LETTER_QUEUE, EXPORT_QUEUE, DeadLetter, TurnFailure, utc_now
+from worker.celery_adapter import encoded_meta, success_meta
 
 logger = logging.getLogger(__name__)
 
 # Stores each (key, meta) pair like Celery's RedisBackend.set (SETEX, then PUBLISH on the
-# key's channel so pub/sub waiters in AsyncResult.get() wake up), and keeps the rule of
-# KeyValueStoreBackend._store_result that a stored SUCCESS is never overwritten; both in
-# one server-side call, so a batch of N results is one round trip instead of 3N.
-# ARGV[1] is the expiry in seconds (0: none), ARGV[i + 1] the encoded meta of KEYS[i].
-_STORE_RESULTS_LUA = """
-local expires_s = tonumber(ARGV[1])
-for i, key in ipairs(KEYS) do
-  local value = ARGV[i + 1]
+# key's channel so a stock client's AsyncResult.get() wakes up), keeping the rule of
+# KeyValueStoreBackend._store_result that a stored SUCCESS is never overwritten; then pushes
+# each reply onto its client's reply list (expiring with the results). One server-side call.
+# ARGV[1]: expiry in seconds (0: none); ARGV[2]: how many results; then the metas, then the
+# replies; KEYS: the result keys, then the reply lists.
+_STORE_AND_REPLY_LUA = """
+local expires_s, results = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 1, results do
+  local key, value = KEYS[i], ARGV[i + 2]
   local current = redis.call('GET', key)
   local ok, meta = false, nil
   if current then ok, meta = pcall(cjson.decode, current) end
@@ -42,31 +50,46 @@ for i, key in ipairs(KEYS) do
     redis.call('PUBLISH', key, value)
   end
 end
+for i = results + 1, #KEYS do
+  redis.call('LPUSH', KEYS[i], ARGV[i + 2])
+  if expires_s > 0 then redis.call('EXPIRE', KEYS[i], expires_s) end
+end
 return #KEYS
 """
 
 
 def failure_for(letter: DeadLetter) -> TurnFailedError:
-    """The error the producer's ``handle.get()`` raises for a dead-lettered turn."""
+    """The error a stock client's ``AsyncResult.get()`` raises for a dead-lettered turn."""
     return TurnFailedError(
         f"{letter.reason.value}: {letter.error} (the turn was dead-lettered to "
         f"{DEAD_LETTER_QUEUE}; fix the turn or the model and send it again)"
     )
 
 
-def encoded_meta(backend: BaseKeyValueStoreBackend, task_id: str, result: Any, state: str) -> str:
-    """The stored form of a task's result, byte for byte what ``backend.store_result`` writes.
+@dataclass
+class Delivery:
+    """One batch's writes: serialised guesses, dead letters, and where each reply goes."""
 
-    Celery has no public API for the meta without storing it: this mirrors
-    ``KeyValueStoreBackend._store_result`` (celery 5.6) and is the one place that uses
-    the private ``_get_result_meta``.
-    """
-    meta = backend._get_result_meta(
-        result=backend.encode_result(result, state), state=state, traceback=None, request=None
-    )
-    meta["task_id"] = task_id
-    encoded: str = backend.encode(meta)
-    return encoded
+    answered: list[tuple[str, str, str]] = field(default_factory=list)  # turn id, JSON, reply
+    republished: list[tuple[str, str]] = field(default_factory=list)  # stored JSON, reply
+    letters: list[tuple[DeadLetter, str]] = field(default_factory=list)  # letter, reply
+
+    def replies(self) -> list[tuple[str, str]]:
+        """``(reply list, record)`` for every turn whose sender waits on a reply channel."""
+        records = [(reply, guess) for _, guess, reply in self.answered if is_reply_channel(reply)]
+        records += [(reply, guess) for guess, reply in self.republished if is_reply_channel(reply)]
+        records += [
+            (reply, _failure_record(letter))
+            for letter, reply in self.letters
+            if letter.task_id and is_reply_channel(reply)
+        ]
+        return records
+
+
+def _failure_record(letter: DeadLetter) -> str:
+    return TurnFailure(
+        turn_id=letter.task_id, reason=letter.reason, error=letter.error
+    ).model_dump_json()
 
 
 class Outbox:
@@ -98,64 +121,58 @@ class Outbox:
             if meta.get("status") in states.READY_STATES
         }
 
-    def deliver(
-        self,
-        guesses: Iterable[Guess],
-        letters: Iterable[DeadLetter],
-        events: Iterable[Guess],
-    ) -> None:
-        """Publish dead letters, store guesses and failures, then publish export events."""
-        letters = list(letters)
-        guesses = list(guesses)
-        failures = [(letter.task_id, failure_for(letter)) for letter in letters if letter.task_id]
+    def deliver(self, delivery: Delivery) -> None:
+        """Publish dead letters, store results and replies, then publish export events."""
         with self.app.pool.acquire(block=True) as connection:
             publish_many_json(
                 connection,
                 DEAD_LETTER_QUEUE,
-                (letter.model_dump(mode="json") for letter in letters),
+                [letter.model_dump(mode="json") for letter, _ in delivery.letters],
             )
-            for letter in letters:
+            for letter, _ in delivery.letters:
                 logger.warning(
                     "dead-lettered turn: %s",
                     letter.error,
                     extra={"task_id": letter.task_id, "reason": letter.reason.value},
                 )
-            successes = [(str(guess.turn_id), guess.model_dump(mode="json")) for guess in guesses]
-            self._store(failures, successes)
-            publish_many_json(
-                connection,
-                EXPORT_QUEUE,
-                [
-                    *(dumped for _, dumped in successes),
-                    *(event.model_dump(mode="json") for event in events),
-                ],
-            )
+            self._store(delivery)
+            events = [guess for _, guess, _ in delivery.answered]
+            events += [guess for guess, _ in delivery.republished]
+            publish_encoded(connection, EXPORT_QUEUE, events)
 
-    def dead_letter(self, letter: DeadLetter) -> None:
+    def dead_letter(self, letter: DeadLetter, reply_to: str = "") -> None:
         """Publish one dead letter and fail its task in the backend."""
-        self.deliver((), (letter,), ())
+        self.deliver(Delivery(letters=[(letter, reply_to)]))
 
-    def _store(
-        self,
-        failures: Sequence[tuple[str, TurnFailedError]],
-        successes: Sequence[tuple[str, dict[str, Any]]],
-    ) -> None:
+    def _store(self, delivery: Delivery) -> None:
         backend = self.app.backend
+        failures = [
+            (letter.task_id, failure_for(letter))
+            for letter, _ in delivery.letters
+            if letter.task_id
+        ]
         if not isinstance(backend, RedisBackend):
             for task_id, error in failures:
                 backend.mark_as_failure(task_id, error)
-            for task_id, result in successes:
-                backend.mark_as_done(task_id, result)
+            for task_id, guess, _ in delivery.answered:
+                backend.mark_as_done(task_id, json.loads(guess))
             return
-        items: list[tuple[str, Any, str]] = [
-            (task_id, error, states.FAILURE) for task_id, error in failures
+        date_done = utc_now().isoformat()
+        stored = [
+            (task_id, encoded_meta(backend, task_id, error, states.FAILURE))
+            for task_id, error in failures
         ]
-        items += [(task_id, result, states.SUCCESS) for task_id, result in successes]
-        if not items:
+        stored += [
+            (task_id, success_meta(task_id, guess, date_done))
+            for task_id, guess, _ in delivery.answered
+        ]
+        replies = delivery.replies()
+        if not stored and not replies:
             return
-        keys = [backend.get_key_for_task(task_id) for task_id, _, _ in items]
-        values = [encoded_meta(backend, task_id, result, state) for task_id, result, state in items]
+        keys = [backend.get_key_for_task(task_id) for task_id, _ in stored]
+        keys += [reply for reply, _ in replies]
+        values = [meta for _, meta in stored] + [record for _, record in replies]
         # EVAL rather than EVALSHA: always one round trip (Redis caches the compiled script).
         backend.client.eval(
-            _STORE_RESULTS_LUA, len(keys), *keys, int(backend.expires or 0), *values
+            _STORE_AND_REPLY_LUA, len(keys), *keys, int(backend.expires or 0), len(stored), *values
         )

@@ -11,6 +11,7 @@ from typing import Any
 from producer.broker import BrokerSettings
 from producer.errors import ConfigurationError
 from producer.messages import DeadLetter
+from worker.health import Health
 from worker.metrics import WorkerMetrics
 from worker.model_loader import LoadedModel
 from worker.outbox import Outbox
@@ -27,7 +28,11 @@ class Runtime:
     broker: BrokerSettings
     outbox: Outbox
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
+    health: Health = field(default_factory=Health)
     model: LoadedModel | None = None
+
+    def __post_init__(self) -> None:
+        self.health.stall_s = self.settings.stall_s
 
     @property
     def worker_name(self) -> str:
@@ -45,8 +50,10 @@ class Runtime:
 
     def dead_letter_message(self, letter: DeadLetter, message: Any) -> None:
         """Dead-letter a raw message and ack it; requeue it when the dead letter cannot go out."""
+        properties = getattr(message, "properties", None)
+        reply_to = properties.get("reply_to") if isinstance(properties, dict) else None
         try:
-            self.outbox.dead_letter(letter)
+            self.outbox.dead_letter(letter, reply_to if isinstance(reply_to, str) else "")
         except Exception:  # broker or backend down: nothing may be dropped, so requeue
             logger.exception("could not dead-letter a message; requeueing it")
             message.reject(requeue=True)

@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from producer.broker import BrokerSettings
 from producer.errors import ConfigurationError
-from producer.pin import DEFAULT_PIN_PATH
+from producer.pin import default_pin_path_of
 from producer.settings import load_settings
 
 DEFAULT_TRACKING_URI = "sqlite:///.twentyq/mlflow.db"
@@ -27,8 +27,9 @@ class WorkerSettings(BaseSettings):
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "WORKER_TRACKING_URI"),
         description="MLflow tracking/registry URI the pin is resolved against",
     )
+    # After tracking_uri: the default pin is the store's own (see producer.pin).
     pin_path: Path = Field(
-        default=DEFAULT_PIN_PATH,
+        default_factory=default_pin_path_of,
         validation_alias=AliasChoices("TWENTYQ_PIN_PATH", "WORKER_PIN_PATH"),
         description="The model pin file (registered name + version + run id)",
     )
@@ -59,7 +60,23 @@ class WorkerSettings(BaseSettings):
     numpy_threads: int | None = Field(
         default=None, ge=1, description="BLAS/OpenMP threads per process (default cores/N)"
     )
+    stall_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="Not ready when held turns see no acknowledgement for this long",
+    )
     metrics_port: int = Field(default=9100, ge=0, le=65535, description="0 turns metrics off")
+    broker_reconnect_interval_max_s: float = Field(
+        default=1.0,
+        ge=0.1,
+        le=30.0,
+        description="Longest wait between two attempts to reach a lost broker again",
+    )
+    broker_reconnect_max_retries: int | None = Field(
+        default=None,
+        ge=1,
+        description="Failed attempts in a row before the worker exits 1 (unset: retry for ever)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -22,13 +23,15 @@ MARKER = "TWENTYQ_E2E_MARKER"
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh working directory with a copy of the repository's pin (the demo re-pins it)."""
+    """A fresh working directory, as a fresh clone is: no store, no pin of its own yet."""
     directory = tmp_path_factory.mktemp("demo")
-    shutil.copy(REPOSITORY_ROOT / "mlflow" / "model_version.json", directory / "pin.json")
+    (directory / "mlflow").mkdir()
+    shutil.copy(REPOSITORY_ROOT / "mlflow" / "model_version.json", directory / "mlflow")
     return directory
 
 
 def _demo_env(directory: Path, marker: str) -> dict[str, str]:
+    # No pin, store or broker variable: what a newcomer's shell has.
     env = {
         key: value
         for key, value in os.environ.items()
@@ -36,7 +39,6 @@ def _demo_env(directory: Path, marker: str) -> dict[str, str]:
     }
     env.update(
         {
-            "TWENTYQ_PIN_PATH": str(directory / "pin.json"),
             "PYTHONPATH": str(REPOSITORY_ROOT),
             "PYTHONUNBUFFERED": "1",
             MARKER: marker,
@@ -96,6 +98,73 @@ def test_demo_plays_games_and_leaves_no_process(demo_dir: Path) -> None:
     assert "stopped every process the demo started" in output
     assert (demo_dir / ".twentyq" / "mlflow.db").exists()
     assert _wait_gone(marker) == []
+
+
+def _twentyq(directory: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "twentyq.cli", *args],
+        cwd=directory,
+        env={**_demo_env(directory, uuid.uuid4().hex), **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+LOCAL_PIN_LINE = "pin .twentyq/model_version.json (local fallback: the SQLite store's own pin"
+
+
+def test_the_commands_after_the_demo_find_its_pin_and_store(demo_dir: Path, redis_url: str) -> None:
+    """Each command as the README prints it, with no pin or store variable set."""
+    pin = demo_dir / ".twentyq" / "model_version.json"
+    assert pin.exists(), "the demo (the test above) pins the model in the local store"
+    committed = (demo_dir / "mlflow" / "model_version.json").read_text()
+
+    check = _twentyq(demo_dir, "model", "check-pin")
+    assert check.returncode == 0, check.stderr
+    assert f"twentyq model check-pin: {LOCAL_PIN_LINE}" in check.stderr
+    assert "resolves in the registry" in check.stdout
+
+    drift = _twentyq(demo_dir, "drift", "--json")
+    assert drift.returncode == 0, drift.stderr
+    assert f"twentyq drift: {LOCAL_PIN_LINE}" in drift.stderr
+    assert json.loads(drift.stdout)["versions"], "the demo's exports are compared"
+
+    # The demo's private Redis is gone; the README starts one on the default port, and
+    # the tests must not assume 6379: only the broker is given here, never the pin.
+    marker, log = uuid.uuid4().hex, demo_dir / "after-demo-worker.log"
+    with log.open("w") as worker_stderr:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "twentyq.cli", "worker"],
+            cwd=demo_dir,
+            env={
+                **_demo_env(demo_dir, marker),
+                "TWENTYQ_BROKER_URL": redis_url,
+                "WORKER_METRICS_PORT": "0",
+                "WORKER_LOG_FORMAT": "text",
+            },
+            stdout=subprocess.DEVNULL,
+            stderr=worker_stderr,
+        )
+    try:
+        # In a clone the default table path (model/data/...) is relative to the repository root.
+        table = str(REPOSITORY_ROOT / "model" / "data" / "knowledge_base.csv")
+        played = _twentyq(
+            demo_dir,
+            *("simulate", "--games", "2", "--json", "--no-progress", "--timeout", "120"),
+            *("--knowledge-base", table),
+            TWENTYQ_BROKER_URL=redis_url,
+        )
+        assert played.returncode == 0, played.stderr
+        assert json.loads(played.stdout)["failed_games"] == 0
+        assert "twentyq simulate: broker redis://" in played.stderr
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    assert f"twentyq worker: {LOCAL_PIN_LINE}" in log.read_text()
+    assert _wait_gone(marker) == []
+    assert (demo_dir / "mlflow" / "model_version.json").read_text() == committed
 
 
 def test_ctrl_c_stops_every_child(demo_dir: Path) -> None:

@@ -126,10 +126,38 @@ def test_a_consumer_without_acks_takes_one_message_and_holds_nothing(
     assert client.llen(EXPORT_QUEUE) == 2 and client.hlen(UNACKED_KEY) == 0
 
 
-def test_garbage_on_the_list_is_left_to_kombu(connection: Connection, client: redis.Redis) -> None:
+def test_garbage_on_the_list_is_held_and_delivered_wrapped_with_its_bytes(
+    connection: Connection, client: redis.Redis
+) -> None:
     publish_many_json(connection, EXPORT_QUEUE, [{"n": 1}])
-    client.lpush(EXPORT_QUEUE, b"not a kombu message")
+    client.lpush(EXPORT_QUEUE, b"not a kombu message", b'{"a": 0x10, "properties": {}}')
     received = receive(connection, prefetch=5)
-    # The good message arrives; the garbage stays on the list for kombu's own handling.
-    assert [message.decode() for message in received] == [{"n": 1}]
-    assert client.lrange(EXPORT_QUEUE, 0, -1) == [b"not a kombu message"]
+    good, *wrapped = received
+    assert good.decode() == {"n": 1}
+    assert [message.content_type for message in wrapped] == [
+        redis_transport.UNPARSED_CONTENT_TYPE
+    ] * 2
+    assert [bytes.fromhex(message.body.decode()) for message in wrapped] == [
+        b"not a kombu message",
+        b'{"a": 0x10, "properties": {}}',
+    ]
+    # Held like any message, so a crash before its dead letter restores it, bytes and all.
+    assert client.llen(EXPORT_QUEUE) == 0 and client.hlen(UNACKED_KEY) == 3
+    for message in wrapped:
+        record = json.loads(client.hget(UNACKED_KEY, message.delivery_tag))
+        assert record[0]["content-type"] == redis_transport.UNPARSED_CONTENT_TYPE
+
+
+def test_a_wake_up_moves_nothing_before_the_atomic_take(
+    connection: Connection, client: redis.Redis
+) -> None:
+    # kombu's BRPOP pops a message before holding it; the peek leaves the list as it was.
+    channel = connection.default_channel
+    consumer = Consumer(channel, [export_queue()], callbacks=[lambda *_: None])
+    consumer.qos(prefetch_count=5)
+    consumer.consume()
+    publish_many_json(connection, EXPORT_QUEUE, [{"n": 1}])
+    before = calls(client, "brpop")
+    connection.drain_events(timeout=2)
+    assert calls(client, "brpop") == before
+    assert calls(client, "blmove") >= 1

@@ -81,6 +81,11 @@ def fresh_turn(template: CorpusTurn) -> CorpusTurn:
     return {**template, "turn_id": str(uuid.uuid4())}
 
 
+def model_input(turn: CorpusTurn) -> dict[str, Any]:
+    """The part of a corpus turn the model sees (the model contract's turn)."""
+    return {"history": turn["history"], "rejected_guesses": turn["rejected_guesses"]}
+
+
 def describe_corpus(corpus: Sequence[CorpusTurn]) -> dict[str, Any]:
     """Shape of the corpus: turns, history lengths, share of free-text answers."""
     if not corpus:

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from producer.messages import Prediction
-from twentyq.benchmark.corpus import CorpusTurn
+from twentyq.benchmark.corpus import CorpusTurn, model_input
 from twentyq.benchmark.errors import BenchError
 from twentyq.benchmark.interruption import raise_if_stopped
 from twentyq.benchmark.measurement import RunResult
@@ -27,8 +27,7 @@ from twentyq.benchmark.schedule import ClosedLoop, OpenLoop, Plan
 
 def invocation_body(turn: CorpusTurn) -> bytes:
     """The ``/invocations`` request for one turn: the model contract's part of it."""
-    model_input = {"history": turn["history"], "rejected_guesses": turn["rejected_guesses"]}
-    return json.dumps({"inputs": [model_input]}).encode()
+    return json.dumps({"inputs": [model_input(turn)]}).encode()
 
 
 def check_invocation_answer(body: bytes) -> Prediction:

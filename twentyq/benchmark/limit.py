@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from producer.stats import LatencySummary
-from twentyq.benchmark.corpus import CorpusTurn
+from twentyq.benchmark.corpus import CorpusTurn, model_input
 from worker.model_loader import PredictFunction, set_thread_counts
 from worker.settings import WorkerSettings
 
@@ -26,10 +26,7 @@ def model_inputs(corpus: Sequence[CorpusTurn], batch_size: int, batches: int) ->
     """``batches`` batches of ``batch_size`` model-contract turns, cycling through the corpus."""
     if batch_size < 1 or batches < 1 or not corpus:
         raise ValueError("need a non-empty corpus, batch_size >= 1 and batches >= 1")
-    turns = [
-        {"history": turn["history"], "rejected_guesses": turn["rejected_guesses"]}
-        for turn in corpus
-    ]
+    turns = [model_input(turn) for turn in corpus]
     return [
         [turns[(start * batch_size + offset) % len(turns)] for offset in range(batch_size)]
         for start in range(batches)

@@ -8,31 +8,20 @@ process while it is still warm.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import redis
-
-from producer.client import create_producer_app
-from producer.messages import EXPORT_QUEUE
-from producer.settings import load_broker_settings, load_producer_settings
-from twentyq.benchmark.celery_driver import CeleryDriver, measure_send_rate
 from twentyq.benchmark.corpus import CorpusTurn
 from twentyq.benchmark.http_driver import HttpDriver, invocation_body
 from twentyq.benchmark.measurement import RunResult
 from twentyq.benchmark.schedule import ClosedLoop, OpenLoop, offered_rates_per_s
 from twentyq.benchmark.service import (
-    WorkerShape,
     cpu_seconds,
     mean_batch_size,
     memory_of_tree,
     process_tree,
-    read_batch_counter,
     start_mlflow_serve,
-    start_worker,
-    worker_environment,
 )
 from twentyq.supervisor import Supervisor
 
@@ -124,54 +113,6 @@ def _show(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
 
-def run_celery_scenario(
-    supervisor: Supervisor,
-    name: str,
-    shape: WorkerShape,
-    *,
-    broker_url: str,
-    redis_pid: int,
-    tracking_uri: str,
-    corpus: Sequence[CorpusTurn],
-    options: LoadOptions,
-    say: Say,
-) -> dict[str, Any]:
-    """Start a worker of ``shape``, drive it through Redis, measure it, stop it."""
-    settings = load_producer_settings(guess_timeout_s=options.answer_timeout_s)
-    app = create_producer_app(load_broker_settings(broker_url=broker_url), settings)
-    env = worker_environment(os.environ, broker_url, tracking_uri, shape)
-    try:
-        say(
-            f"starting the worker (N={shape.batch_size}, T={shape.batch_window_ms} ms, "
-            f"{shape.concurrency} processes)"
-        )
-        child, cold_start_s = start_worker(
-            supervisor, name, env, app=app, settings=settings, timeout_s=options.ready_timeout_s
-        )
-        say(f"  process start to first guess: {cold_start_s:.1f} s")
-        driver = CeleryDriver(app, settings, corpus, answer_timeout_s=options.answer_timeout_s)
-        tree = process_tree(child.process.pid)
-        watched = {"worker main process": tree[:1], "worker pool": tree[1:], "redis": [redis_pid]}
-        port = int(env["WORKER_METRICS_PORT"])
-        figures = measure_loads(driver, options, say, watched, lambda: read_batch_counter(port))
-        memory = memory_of_tree(child.process.pid)
-        supervisor.stop(child)
-    finally:
-        app.close()
-        _forget_exports(broker_url)
-    return {
-        "worker": {
-            "batch_size": shape.batch_size,
-            "batch_window_ms": shape.batch_window_ms,
-            "concurrency": shape.concurrency,
-            "log_level": shape.log_level,
-        },
-        "cold_start_s": round(cold_start_s, 2),
-        "memory": memory,
-        **figures,
-    }
-
-
 def run_mlflow_scenario(
     supervisor: Supervisor,
     *,
@@ -217,31 +158,3 @@ def run_mlflow_scenario(
         },
         **figures,
     }
-
-
-def check_celery_client(
-    broker_url: str, corpus: Sequence[CorpusTurn], count: int, say: Say
-) -> dict[str, Any]:
-    """The client's own ceiling: submit ``count`` turns to a scratch Redis database, unconsumed."""
-    scratch_url = broker_url.rsplit("/", 1)[0] + "/15"
-    settings = load_producer_settings()
-    app = create_producer_app(load_broker_settings(broker_url=scratch_url), settings)
-    try:
-        figures = measure_send_rate(app, settings, corpus, count)
-    finally:
-        app.close()
-        client = redis.Redis.from_url(scratch_url)
-        client.flushdb()
-        client.close()
-    say(
-        f"client alone: {figures['send_rate_per_s']:.0f} turns/s submitted, "
-        f"{figures['cpu_ms_per_send']:.2f} ms CPU per turn (nothing consuming)"
-    )
-    return figures
-
-
-def _forget_exports(broker_url: str) -> None:
-    # Nobody consumes the export events during a bench; drop them so Redis stays small.
-    client = redis.Redis.from_url(broker_url)
-    client.delete(EXPORT_QUEUE)
-    client.close()

@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from celery import Celery
+from celery import Celery, states
+from celery.exceptions import TimeoutError as CeleryTimeoutError
 
 from producer.settings import ProducerSettings
 from twentyq.benchmark.errors import BenchError
+from twentyq.benchmark.stock_worker import STOCK_QUEUE, STOCK_TASK_NAME
 from twentyq.demo import redis_server_binary, twentyq_command, wait_for_worker
 from twentyq.supervisor import Child, Supervisor, free_port, tail, wait_for_port
 
@@ -87,6 +89,64 @@ def start_worker(
     child = supervisor.start(name, twentyq_command("worker"), env)
     wait_for_worker(app, settings, child, timeout_s)
     return child, time.monotonic() - started_s
+
+
+def stock_worker_environment(
+    base: Mapping[str, str], broker_url: str, tracking_uri: str, concurrency: int
+) -> dict[str, str]:
+    """The environment of the stock Celery worker: Celery's own variables, the model's."""
+    env = dict(base)
+    env.update(
+        CELERY_BROKER_URL=broker_url,
+        CELERY_RESULT_BACKEND=broker_url,
+        MLFLOW_TRACKING_URI=tracking_uri,
+        # Read by the model loader only, for the thread counts twentyq's workers use.
+        WORKER_CONCURRENCY=str(concurrency),
+        WORKER_POOL="prefork",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def stock_worker_command(shape: WorkerShape) -> list[str]:
+    """argv of the stock worker: ``celery -A ... worker`` on its own queue, prefork pool."""
+    argv = [sys.executable, "-m", "celery", "-A", "twentyq.benchmark.stock_worker", "worker"]
+    argv += ["-Q", STOCK_QUEUE, "-P", "prefork", "-c", str(shape.concurrency)]
+    return [*argv, "-l", shape.log_level, "-n", "stock@%h"]
+
+
+def start_stock_worker(
+    supervisor: Supervisor,
+    name: str,
+    env: Mapping[str, str],
+    *,
+    app: Celery,
+    shape: WorkerShape,
+    probe_turn: dict[str, Any],
+    timeout_s: float,
+) -> tuple[Child, float]:
+    """Start the stock worker and send it a turn at once; (the child, seconds to its answer)."""
+    started_s = time.monotonic()
+    child = supervisor.start(name, stock_worker_command(shape), env)
+    handle = app.send_task(STOCK_TASK_NAME, args=[probe_turn])
+    while True:
+        if child.process.poll() is not None:
+            raise BenchError(
+                f"the stock worker exited with code {child.process.poll()} before it answered; "
+                f"its log ({child.log_path}) ends with:\n{tail(child.log_path)}"
+            )
+        try:
+            value = handle.get(timeout=1.0, propagate=False)
+        except CeleryTimeoutError:
+            if time.monotonic() - started_s > timeout_s:
+                raise BenchError(
+                    f"the stock worker answered no turn within {timeout_s:g} s; "
+                    f"its log ({child.log_path}) ends with:\n{tail(child.log_path)}"
+                ) from None
+            continue
+        if handle.state != states.SUCCESS:
+            raise BenchError(f"the stock worker failed its first turn: {value}")
+        return child, time.monotonic() - started_s
 
 
 def start_mlflow_serve(

@@ -44,7 +44,8 @@ def test_settings_default_to_a_local_store(monkeypatch: pytest.MonkeyPatch) -> N
     settings = ModelSettings()
 
     assert settings.tracking_uri == "sqlite:///.twentyq/mlflow.db"
-    assert settings.pin_path == Path("mlflow/model_version.json")
+    # The local store's own pin: `--pin` never rewrites the committed mlflow/model_version.json.
+    assert settings.pin_path == Path(".twentyq/model_version.json")
     assert settings.registered_model_name == "twenty-questions"
 
 

@@ -18,7 +18,7 @@ def test_defaults_match_the_documentation(monkeypatch: pytest.MonkeyPatch) -> No
     assert settings.sink_url == "file://./.twentyq/exports"
     assert settings.metrics_port == 9101
     assert settings.tracking_uri == "sqlite:///.twentyq/mlflow.db"
-    assert settings.pin_path == Path("mlflow/model_version.json")
+    assert settings.pin_path == Path(".twentyq/model_version.json")  # the local store's own
     assert settings.window_length == timedelta(days=7)
 
 

@@ -165,3 +165,32 @@ def test_cpu_per_turn_and_client_headroom_are_reported() -> None:
     assert "| Celery pipeline, batching on | worker pool | 3.000 |" in text
     assert "| Celery pipeline, batching on | **total** | **3.500** |" in text
     assert "2.7× the batched pipeline's saturation" in text  # 4000 / 1500
+
+
+def test_the_stock_celery_scenario_is_reported_and_judged() -> None:
+    report = _report()
+    report["scenarios"]["stock_celery"] = _served(500.0, 10.0, 12.0)
+    report["client"]["stock_celery_send"] = {"send_rate_per_s": 1000.0}
+    report["targets"] = [target.to_dict() for target in evaluate_targets(report["scenarios"])]
+    verdicts = {target["name"]: target for target in report["targets"]}
+    assert verdicts["batched / stock Celery throughput"]["value"] == pytest.approx(3.0)
+    assert verdicts["batched / stock Celery throughput"]["met"] is True
+    text = render_markdown(report)
+    assert "| stock Celery app, send_task | 500 | 12.0 | 2 | 1100 | 450 |" in text
+    assert "| stock Celery app, send_task | 50% | 250 | 250 | 10.0 |" in text
+    assert "| batched / stock Celery throughput | ≥ 3 x | 3.00 x | met |" in text
+    assert "2.0× the stock Celery app's saturation" in text  # 1000 / 500
+
+
+def test_without_stock_celery_its_target_is_not_measured() -> None:
+    verdicts = {target.name: target for target in evaluate_targets(_report()["scenarios"])}
+    unmeasured = verdicts["batched / stock Celery throughput"]
+    assert unmeasured.value is None and unmeasured.met is None
+    assert "stock_celery_send" not in render_markdown(_report())
+
+
+def test_a_run_without_the_limit_says_so() -> None:
+    report = _report()
+    assert "N=32: 1500" in render_markdown(report)
+    del report["scenarios"]["limit"]
+    assert "The limit: not measured in this run." in render_markdown(report)

@@ -103,3 +103,13 @@ def test_mean_batch_size_comes_from_the_worker_histogram() -> None:
     assert mean_batch_size(before, (420.0, 20.0)) == 30.0
     assert mean_batch_size(before, before) is None  # no batch in between
     assert parse_batch_counter("twentyq_worker_turns_total 3.0\n") is None
+
+
+def test_scenarios_run_in_the_bench_order_once_each() -> None:
+    assert bench.parse_scenarios(" stock_celery, limit,stock_celery") == ("limit", "stock_celery")
+    assert bench.parse_args(["--scenarios", "stock_celery"]).scenarios == ("stock_celery",)
+    assert "stock_celery" in bench.SCENARIOS and "unbatched" in bench.SCENARIOS
+    with pytest.raises(ValueError, match=r"takes names from limit, batched.*got nginx"):
+        bench.parse_scenarios("batched,nginx")
+    with pytest.raises(ValueError, match="got none"):
+        bench.parse_scenarios(" , ")

@@ -160,6 +160,20 @@ def test_a_private_pin_from_an_earlier_demo_is_reused(tmp_path: Path) -> None:
     assert env["TWENTYQ_PIN_PATH"].endswith("model_version.json")
 
 
+def test_a_fresh_clone_checks_the_local_pin_once_then_trains_into_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The default store's own pin is the demo's private pin: no second check of the same file.
+    monkeypatch.chdir(tmp_path)
+    supervisor = RecordingSupervisor(tmp_path, {"check-pin": 1, "train": 0})
+    env = demo.ensure_pinned_model(supervisor, {}, quick=False, state_dir=Path(".twentyq"))
+    assert [argv[-2:] for argv in supervisor.commands] == [
+        ["model", "check-pin"],
+        ["train", "--pin"],
+    ]
+    assert env["TWENTYQ_PIN_PATH"] == str(tmp_path / ".twentyq" / "model_version.json")
+
+
 def test_an_explicit_pin_path_is_trained_in_place(tmp_path: Path) -> None:
     supervisor = RecordingSupervisor(tmp_path, {"check-pin": 1, "train": 0})
     env = demo.ensure_pinned_model(

@@ -123,6 +123,7 @@ class FakeMessage:
         self.headers = headers if headers is not None else {}
         self.content_type = content_type
         self.content_encoding = content_encoding
+        self.properties: dict[str, Any] = {}
         self.acked = False
         self.requeued = False
 

@@ -16,9 +16,10 @@ from producer.broker import task_queues
 from producer.errors import TurnFailedError
 from producer.messages import DEAD_LETTER_QUEUE, EXPORT_QUEUE, DeadLetterReason, Guess
 from tests.unit.worker.conftest import MODEL, StubPredict, drain_queue, make_turn
+from worker.celery_adapter import encoded_meta, success_meta
 from worker.dead_letter import build_dead_letter
 from worker.inference import RetryPolicy, serve_batch
-from worker.outbox import Outbox, encoded_meta
+from worker.outbox import Delivery, Outbox
 
 BATCH_SIZE = 8
 
@@ -48,6 +49,13 @@ def make_guesses(count: int) -> list[Guess]:
     return [outcome for outcome in outcomes if isinstance(outcome, Guess)]
 
 
+def delivery_of(guesses: list[Guess], reply_to: str = "") -> Delivery:
+    """What the serving step hands the outbox for ``guesses``: each serialised once."""
+    return Delivery(
+        answered=[(str(guess.turn_id), guess.model_dump_json(), reply_to) for guess in guesses]
+    )
+
+
 def count_round_trips(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts every request sent to any Redis server from now on (a pipeline is one)."""
     sent: list[int] = []
@@ -69,7 +77,7 @@ def test_a_batch_of_guesses_is_stored_in_one_round_trip(
     redis_app.backend.client.ping()  # connect first so that the count is the batch's alone
     sent = count_round_trips(monkeypatch)
 
-    Outbox(redis_app).deliver(guesses, (), ())
+    Outbox(redis_app).deliver(delivery_of(guesses, "twentyq.reply.unit"))
 
     assert len(sent) == 1
     monkeypatch.undo()
@@ -77,6 +85,11 @@ def test_a_batch_of_guesses_is_stored_in_one_round_trip(
         stored = AsyncResult(str(guess.turn_id), app=redis_app).get(timeout=5)
         assert Guess.model_validate(stored) == guess
     assert len(drain_queue(redis_app, EXPORT_QUEUE)) == BATCH_SIZE
+    replies = redis_app.backend.client.lrange("twentyq.reply.unit", 0, -1)
+    assert sorted(Guess.model_validate_json(r).turn_id for r in replies) == sorted(
+        guess.turn_id for guess in guesses
+    )
+    assert 0 < redis_app.backend.client.ttl("twentyq.reply.unit") <= 600
 
 
 def test_the_stored_meta_matches_what_celery_itself_stores(redis_app: Celery) -> None:
@@ -86,13 +99,14 @@ def test_the_stored_meta_matches_what_celery_itself_stores(redis_app: Celery) ->
     backend.mark_as_done("by-celery", body)
 
     ours = backend.decode(encoded_meta(backend, "by-outbox", body, "SUCCESS"))
+    once = backend.decode(success_meta("by-outbox", guess.model_dump_json(), "2026-01-01T00:00"))
     theirs = backend.decode(backend.get(backend.get_key_for_task("by-celery")))
 
-    assert ours.keys() == theirs.keys()
-    for meta in (ours, theirs):
+    assert ours.keys() == theirs.keys() == once.keys()
+    for meta in (ours, theirs, once):
         meta.pop("date_done")
         meta.pop("task_id")
-    assert ours == theirs
+    assert ours == theirs == once
 
 
 def test_a_waiting_get_wakes_up_when_the_batch_is_stored(redis_url: str, redis_app: Celery) -> None:
@@ -111,7 +125,7 @@ def test_a_waiting_get_wakes_up_when_the_batch_is_stored(redis_url: str, redis_a
         time.sleep(0.01)
     assert dict(server.pubsub_numsub(key)).get(key) == 1
 
-    Outbox(redis_app).deliver((guess,), (), ())
+    Outbox(redis_app).deliver(delivery_of([guess]))
 
     waiter.join(timeout=10)
     server.close()
@@ -123,7 +137,7 @@ def test_a_dead_lettered_turn_fails_get_and_a_stored_guess_is_never_overwritten(
 ) -> None:
     guess, doomed = make_guesses(2)
     outbox = Outbox(redis_app)
-    outbox.deliver((guess,), (), ())
+    outbox.deliver(delivery_of([guess]))
     letters = [
         build_dead_letter(
             reason=DeadLetterReason.MODEL_ERROR,
@@ -135,7 +149,7 @@ def test_a_dead_lettered_turn_fails_get_and_a_stored_guess_is_never_overwritten(
         for turn_id in (guess.turn_id, doomed.turn_id)
     ]
 
-    outbox.deliver((), letters, ())
+    outbox.deliver(Delivery(letters=[(letter, "") for letter in letters]))
 
     assert AsyncResult(str(guess.turn_id), app=redis_app).get(timeout=5) == guess.model_dump(
         mode="json"

@@ -51,7 +51,7 @@ def test_prefetch_holds_one_batch_per_process_and_acks_come_late() -> None:
     config = worker_config(WorkerSettings(batch_size=16, concurrency=2))
     assert config["worker_prefetch_multiplier"] == 32  # one batch running, one filling
     assert config["task_acks_late"] and config["task_reject_on_worker_lost"]
-    assert config["worker_consumer"] == "worker.consumer:DeadLetteringConsumer"
+    assert config["worker_consumer"] == "worker.consumer:TurnConsumer"
 
 
 def test_one_batch_runs_per_pool_process_and_one_in_a_solo_pool() -> None:

@@ -1,0 +1,213 @@
+"""No message can stop a worker: poison pills and a fuzz from the raw bytes up, on real Redis.
+
+One worker serves the whole module. After every message the worker must still
+answer a valid turn, the message must have been dead-lettered (never dropped,
+never left on the queue), and nothing may stay held as unacknowledged.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from producer.broker import BrokerSettings
+from producer.client import create_producer_app, submit_turn
+from producer.messages import DEAD_LETTER_QUEUE, TURN_TASK_NAME, TURNS_QUEUE, DeadLetter
+from tests.integration.conftest import BrokerUnderTest, StubRegistration, worker_env
+from tests.integration.test_pipeline import make_turn
+from tests.support.worker_process import WorkerProcess, running_worker
+
+pytestmark = pytest.mark.integration
+
+
+class Intake:
+    """The module's worker, its Redis, and a client app."""
+
+    def __init__(self, worker: WorkerProcess, client: redis.Redis, app: Any) -> None:
+        self.worker, self.redis, self.app = worker, client, app
+
+    def push_raw(self, item: bytes) -> None:
+        self.redis.lpush(TURNS_QUEUE, item)
+
+    def dead_letters(self) -> int:
+        return int(self.redis.llen(DEAD_LETTER_QUEUE))
+
+    def still_serves(self) -> None:
+        turn = make_turn(1, 2)
+        guess = submit_turn(turn, app=self.app).get(timeout_s=20)
+        assert guess.turn_id == turn.turn_id
+
+    def settled(self, timeout_s: float = 10.0) -> None:
+        """Nothing waits on the queue and nothing is held unacknowledged."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.redis.llen(TURNS_QUEUE) == 0 and self.redis.hlen("unacked") == 0:
+                return
+            time.sleep(0.02)
+        raise AssertionError(
+            f"queue {self.redis.llen(TURNS_QUEUE)}, unacked {self.redis.hlen('unacked')}"
+        )
+
+    def last_letter(self) -> DeadLetter:
+        return DeadLetter.model_validate(_kombu_body(self.redis.lindex(DEAD_LETTER_QUEUE, 0)))
+
+
+def _kombu_body(item: bytes) -> Any:
+    envelope = json.loads(item)
+    return json.loads(base64.b64decode(envelope["body"]))
+
+
+@pytest.fixture(scope="module")
+def intake(
+    redis_server_url: str, stub_registry: Callable[..., StubRegistration], tmp_path_factory: Any
+) -> Iterator[Intake]:
+    url = redis_server_url.rsplit("/", 1)[0] + "/7"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    settings_ = BrokerSettings(broker_url=url)
+    broker = BrokerUnderTest("redis", {"TWENTYQ_BROKER_URL": url}, settings_)
+    env = worker_env(broker, stub_registry(), batch_size="8", batch_window_ms="5")
+    log = tmp_path_factory.mktemp("intake") / "worker.log"
+    app = create_producer_app(settings_)
+    with running_worker(env, log) as worker:
+        yield Intake(worker, client, app)
+        assert worker.process.poll() is None, worker.log()[-3000:]
+    app.close()
+    client.close()
+
+
+def envelope(body: bytes, headers: Any, **properties: Any) -> bytes:
+    """A kombu Redis envelope, as kombu itself would write it."""
+    return json.dumps(
+        {
+            "body": base64.b64encode(body).decode(),
+            "content-type": "application/json",
+            "content-encoding": "utf-8",
+            "headers": headers,
+            "properties": {
+                "delivery_tag": str(uuid.uuid4()),
+                "delivery_info": {"exchange": TURNS_QUEUE, "routing_key": TURNS_QUEUE},
+                "body_encoding": "base64",
+                **properties,
+            },
+        }
+    ).encode()
+
+
+def turn_json() -> dict[str, Any]:
+    return make_turn(0, 1).model_dump(mode="json")
+
+
+POISON = {
+    # Issue 19: each of these stopped the fleet.
+    "args_only_body": (
+        lambda: envelope(json.dumps([[turn_json()]]).encode(), {"task": TURN_TASK_NAME, "id": "x"}),
+        "invalid_turn",
+    ),
+    "headers_without_id": (
+        lambda: envelope(json.dumps([[turn_json()], {}, {}]).encode(), {"task": TURN_TASK_NAME}),
+        "invalid_envelope",
+    ),
+    "not_an_envelope": (lambda: b"garbage{", "malformed_envelope"),
+    "celery_builtin_task": (
+        lambda: envelope(b"[[], {}, {}]", {"task": "celery.accumulate", "id": "y"}),
+        "unknown_task",
+    ),
+    "turn_as_a_string": (
+        lambda: envelope(
+            json.dumps([[{**turn_json(), "turn": "3"}], {}, {}]).encode(),
+            {"task": TURN_TASK_NAME, "id": "z"},
+        ),
+        "invalid_turn",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(POISON))
+def test_a_poison_message_is_dead_lettered_and_the_worker_serves_on(
+    intake: Intake, kind: str
+) -> None:
+    build, reason = POISON[kind]
+    before = intake.dead_letters()
+    intake.push_raw(build())
+    intake.still_serves()
+    intake.settled()
+    assert intake.dead_letters() == before + 1
+    assert intake.last_letter().reason.value == reason
+
+
+def test_garbage_keeps_its_bytes_in_the_dead_letter(intake: Intake) -> None:
+    raw = b"\xff\xfe not json {"
+    intake.push_raw(raw)
+    intake.still_serves()
+    intake.settled()
+    letter = intake.last_letter()
+    assert letter.body_encoding == "base64" and base64.b64decode(letter.body) == raw
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_bodies = st.one_of(
+    st.binary(max_size=120),
+    _json.map(lambda value: json.dumps(value).encode()),
+    st.tuples(_json, _json, _json).map(lambda parts: json.dumps(list(parts)).encode()),
+    st.sampled_from(["turn", "game_id", "history", "sent_at", "metadata", "turn_id"]).flatmap(
+        lambda field: _json.map(
+            lambda bad: json.dumps([[{**turn_json(), field: bad}], {}, {}]).encode()
+        )
+    ),
+)
+_headers = st.one_of(
+    _json,
+    st.fixed_dictionaries(
+        {"task": st.sampled_from([TURN_TASK_NAME, "celery.accumulate"]) | _json},
+        optional={"id": st.uuids().map(str) | _json, "lang": _json},
+    ),
+)
+
+
+@st.composite
+def raw_items(draw: st.DrawFn) -> bytes:
+    """Bytes on the turns list: random bytes, broken envelopes, or envelopes of bad turns."""
+    kind = draw(st.sampled_from(["bytes", "json", "envelope"]))
+    if kind == "bytes":
+        return draw(st.binary(max_size=200))
+    if kind == "json":
+        return json.dumps(draw(_json)).encode()
+    item = json.loads(envelope(draw(_bodies), draw(_headers)))
+    for key in draw(st.sets(st.sampled_from(["content-type", "content-encoding", "body"]))):
+        item[key] = draw(_json)
+    for key in draw(st.sets(st.sampled_from(["delivery_info", "body_encoding", "priority"]))):
+        item["properties"][key] = draw(_json)
+    return json.dumps(item).encode()
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(item=raw_items())
+def test_whatever_lands_on_the_queue_is_answered_or_dead_lettered_never_lost(
+    intake: Intake, item: bytes
+) -> None:
+    before = intake.dead_letters()
+    intake.push_raw(item)
+    intake.still_serves()
+    intake.settled()
+    assert intake.dead_letters() == before + 1
