@@ -121,14 +121,15 @@ class GuessHandle:
         if self.pending is None:
             return self._get_from_backend(wait_s)
         reply = self.pending.wait(wait_s)
-        if reply is None:
-            if self._replies is not None:
-                self._replies.forget(self.turn_id)
-            error = self._replies.last_error if self._replies is not None else None
-            if error is not None:
-                raise BrokerUnavailableError(self._lost_backend(error))
-            raise GuessTimeoutError(self._timed_out(wait_s))
-        return self.guess_of(reply)
+        if reply is not None:
+            return self.guess_of(reply)
+        # A reply missed (pruned, or pushed before this client existed) is still stored.
+        if self.result.ready():
+            return self._get_from_backend(wait_s)
+        error = self._replies.last_error if self._replies is not None else None
+        if error is not None:
+            raise BrokerUnavailableError(self._lost_backend(error))
+        raise GuessTimeoutError(self._timed_out(wait_s))
 
     def guess_of(self, reply: Guess | TurnFailure) -> Guess:
         """The guess of a reply, or :class:`TurnFailedError` for a dead-lettered turn."""
@@ -258,6 +259,14 @@ def client_for(app: Celery, settings: ProducerSettings | None = None) -> TurnCli
             client = TurnClient(app, settings or load_producer_settings())
             _clients[id(app)] = client
         return client
+
+
+def close_client(app: Celery) -> None:
+    """Stop ``app``'s client reading replies (before its broker goes away), if it has one."""
+    with _default_app_lock:
+        client = _clients.pop(id(app), None)
+    if client is not None:
+        client.close()
 
 
 def submit_turn(

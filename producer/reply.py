@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 DRAIN_MAX = 1000
 BLOCK_S = 1
 RETRY_S = 0.5
+# A turn nobody waits for any more is forgotten this long after it was sent; its guess
+# stays readable from the result backend (GuessHandle.get falls back to it).
+PENDING_MAX_AGE_S = 3600.0
 
 Reply = Guess | TurnFailure
 
@@ -34,9 +37,10 @@ Reply = Guess | TurnFailure
 class PendingReply:
     """A turn's reply, once it arrives; safe to wait on from any thread."""
 
-    __slots__ = ("_callbacks", "_event", "value")
+    __slots__ = ("_callbacks", "_event", "expected_at_s", "value")
 
     def __init__(self) -> None:
+        self.expected_at_s = time.monotonic()
         self._event = threading.Event()
         self._callbacks: list[Callable[[Reply], None]] = []
         self.value: Reply | None = None
@@ -78,6 +82,7 @@ class ReplyChannel:
         """Register turns before they are sent, so no reply can arrive unclaimed."""
         pending = [PendingReply() for _ in turn_ids]
         with self._lock:
+            self._prune()
             self._pending.update(zip(turn_ids, pending, strict=True))
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -85,6 +90,14 @@ class ReplyChannel:
                 )
                 self._thread.start()
         return pending
+
+    def _prune(self) -> None:
+        # Oldest first (dicts keep insertion order): stop at the first one still young.
+        oldest_s = time.monotonic() - PENDING_MAX_AGE_S
+        for turn_id, pending in list(self._pending.items()):
+            if pending.expected_at_s > oldest_s:
+                break
+            del self._pending[turn_id]
 
     def forget(self, turn_id: str) -> None:
         """Stop waiting for a turn (its caller gave up)."""

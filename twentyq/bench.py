@@ -67,7 +67,7 @@ class BenchOptions:
     batch_size: int = 32
     batch_window_ms: int = 0
     concurrency: int = 2
-    in_flight: int = 64
+    in_flight: int = 256
     games: int = 150
     seed: int = 0
     scenarios: tuple[str, ...] = SCENARIOS

@@ -26,7 +26,7 @@ from celery import Celery
 from kombu.exceptions import ChannelError
 
 from producer.broker import BrokerSettings, connect
-from producer.client import create_producer_app, submit_turn
+from producer.client import close_client, create_producer_app, submit_turn
 from producer.errors import GuessTimeoutError, TwentyQError
 from producer.game import Game
 from producer.messages import EXPORT_QUEUE
@@ -284,6 +284,7 @@ def run_demo(options: DemoOptions, supervisor: Supervisor) -> int:
         say(f"the worker answered after {ready_s:.1f} s")
         play_games(options, app, settings)
     finally:
+        close_client(app)
         app.close()
     say("waiting for the export sidecar to take every event off twentyq.export")
     left = wait_for_exports_drained(load_broker_settings(broker_url=broker_url))

@@ -1,32 +1,35 @@
 """Drive a Celery worker through Redis: send each turn, collect its answer from the backend.
 
-One client thread does everything, so its cost is easy to see and nothing in
-it contends for the GIL: it sends each turn when it is due (or when a slot of
-the closed loop frees up) and between sends it drains the Redis result
-backend's pub/sub consumer (the channel ``AsyncResult.get()`` waits on),
-noting when each answer arrived and checking it against the contract.
+One client thread drives the load: it sends every turn that is due (or every
+free slot of the closed loop) and, between sends, waits for answers, noting
+when each arrived and checking it against the contract. The process's whole
+CPU time is the client's cost, reply thread included.
 
-Two clients share that loop and differ only in how a turn goes out and how
-its answer is read:
+Two clients share that loop and differ only in how turns go out and how
+answers come back:
 
-- :class:`CeleryDriver`, twentyq's ambassador: :func:`~producer.client.submit_turn`
-  to ``twentyq.turns``, each answer a :class:`~producer.messages.Guess`;
+- :class:`CeleryDriver`, twentyq's ambassador: :class:`~producer.client.TurnClient`
+  sends all the turns due at once in one round trip, and the answers (each a
+  :class:`~producer.messages.Guess`) arrive on its reply channel;
 - :class:`StockCeleryDriver`, what a user writes without twentyq:
   ``app.send_task`` to the stock worker, each answer read through its
   ``AsyncResult`` (the model's bare :class:`~producer.messages.Prediction`).
 
 ``AsyncResult.get()`` itself waits for one result at a time: it drains the
 consumer once even when its own result is in hand, and hides what it drains
-from everyone else, so one thread with 64 turns in flight cannot call it.
-The stock client reads ``AsyncResult.result`` once the result message has
-arrived instead: the same GET that ``get()`` starts with, and the same
-UNSUBSCRIBE it ends with, so Redis sees a stock client's commands per turn.
+from everyone else, so one thread with many turns in flight cannot call it.
+The stock client drains the result backend's pub/sub consumer and reads
+``AsyncResult.result`` once the result message has arrived instead: the same
+GET that ``get()`` starts with, and the same UNSUBSCRIBE it ends with, so
+Redis sees a stock client's commands per turn.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
@@ -34,8 +37,8 @@ from celery import Celery, states
 from celery.result import AsyncResult
 from pydantic import ValidationError
 
-from producer.client import GuessHandle, submit_turn
-from producer.messages import Guess, Prediction
+from producer.client import GuessHandle, client_for
+from producer.messages import Guess, Prediction, TurnFailure
 from producer.settings import ProducerSettings
 from twentyq.benchmark.corpus import CorpusTurn, fresh_turn, model_input
 from twentyq.benchmark.interruption import raise_if_stopped
@@ -44,6 +47,8 @@ from twentyq.benchmark.schedule import ClosedLoop, OpenLoop, Plan
 from twentyq.benchmark.stock_worker import STOCK_TASK_NAME
 
 LONGEST_WAIT_S = 0.05
+# Turns submitted together when measuring the client alone (a stock client sends them singly).
+SEND_CHUNK = 32
 
 HandleT = TypeVar("HandleT")
 
@@ -58,7 +63,9 @@ class ResultBackendDriver(ABC, Generic[HandleT]):
         self.corpus = corpus
         self.answer_timeout_s = answer_timeout_s
         self._next_index = 0
-        self._arrivals: list[tuple[dict[str, Any], float]] = []
+        self._consumer: Any = None
+        # Appended from the client's reply thread too: a deque, taken with popleft.
+        self._arrivals: deque[tuple[dict[str, Any], float]] = deque()
 
     @abstractmethod
     def submit(self, template: CorpusTurn) -> tuple[str, HandleT]:
@@ -71,21 +78,32 @@ class ResultBackendDriver(ABC, Generic[HandleT]):
     def note(self, result: RunResult, answer: Prediction) -> None:
         """Anything else an answer tells about the run (nothing, unless a subclass says)."""
 
+    def submit_many(self, templates: Sequence[CorpusTurn]) -> list[tuple[str, HandleT]]:
+        """Send every turn due now; a stock client sends them one by one."""
+        return [self.submit(template) for template in templates]
+
+    def wait_for_answers(self, timeout_s: float) -> None:
+        """Wait up to ``timeout_s`` for answers, noting each that arrives (``_note_arrival``).
+
+        A stock client drains the Redis result backend's pub/sub consumer, the
+        channel ``AsyncResult.get()`` waits on.
+        """
+        if self._consumer is None:
+            self._consumer = self.app.backend.result_consumer
+            self._consumer.on_message = self._note_arrival
+        self._consumer.drain_events(timeout=timeout_s)
+
     def run(self, plan: Plan) -> RunResult:
         """Run one plan; every answer's latency, the client's CPU time, what never came back."""
         result = RunResult(plan.mode, plan.offered_per_s, plan.duration_s, plan.warmup_s)
         # Keep the handles: a collected AsyncResult unsubscribes from its result channel.
         pending: dict[str, tuple[float, HandleT]] = {}
         started_s, cpu_started_s = time.perf_counter(), time.process_time()
-        consumer = None
         index = 0
         while True:
             raise_if_stopped()
             now_s = time.perf_counter() - started_s
             index = self._send_due(plan, index, now_s, pending, result)
-            if consumer is None:
-                consumer = self.app.backend.result_consumer
-                consumer.on_message = self._note_arrival
             done_sending = (
                 index >= len(plan.offsets_s)
                 if isinstance(plan, OpenLoop)
@@ -96,7 +114,7 @@ class ResultBackendDriver(ABC, Generic[HandleT]):
             if now_s > plan.duration_s + self.answer_timeout_s:
                 result.lost = len(pending)
                 break
-            consumer.drain_events(timeout=self._wait_s(plan, index, now_s))
+            self.wait_for_answers(self._wait_s(plan, index, now_s))
             self._take_arrivals(pending, started_s, result)
         result.wall_s = time.perf_counter() - started_s
         result.client_cpu_s = time.process_time() - cpu_started_s
@@ -112,9 +130,10 @@ class ResultBackendDriver(ABC, Generic[HandleT]):
             raise ValueError("send at least one turn")
         self.submit(self.corpus[0])  # connect first
         started_s, cpu_started_s = time.perf_counter(), time.process_time()
-        for index in range(count):
+        for start in range(0, count, SEND_CHUNK):
             raise_if_stopped()
-            self.submit(self.corpus[index % len(self.corpus)])
+            chunk = range(start, min(start + SEND_CHUNK, count))
+            self.submit_many([self.corpus[index % len(self.corpus)] for index in chunk])
         wall_s = time.perf_counter() - started_s
         cpu_s = time.process_time() - cpu_started_s
         return {
@@ -123,11 +142,14 @@ class ResultBackendDriver(ABC, Generic[HandleT]):
             "cpu_ms_per_send": round(cpu_s * 1000.0 / count, 3),
         }
 
-    def _send(self, pending: dict[str, tuple[float, HandleT]], origin_s: float) -> None:
-        template = self.corpus[self._next_index % len(self.corpus)]
-        self._next_index += 1
-        task_id, handle = self.submit(template)
-        pending[task_id] = (origin_s, handle)
+    def _send(self, pending: dict[str, tuple[float, HandleT]], origins_s: Sequence[float]) -> None:
+        templates = [
+            self.corpus[(self._next_index + offset) % len(self.corpus)]
+            for offset in range(len(origins_s))
+        ]
+        self._next_index += len(templates)
+        for origin_s, (task_id, handle) in zip(origins_s, self.submit_many(templates), strict=True):
+            pending[task_id] = (origin_s, handle)
 
     def _send_due(
         self,
@@ -137,15 +159,17 @@ class ResultBackendDriver(ABC, Generic[HandleT]):
         pending: dict[str, tuple[float, HandleT]],
         result: RunResult,
     ) -> int:
+        # Every turn due now goes out together (a bulk client sends them in one round trip).
+        origins_s: list[float] = []
         if isinstance(plan, OpenLoop):
             while index < len(plan.offsets_s) and plan.offsets_s[index] <= now_s:
-                self._send(pending, plan.offsets_s[index])
+                origins_s.append(plan.offsets_s[index])
                 index += 1
-                result.sent += 1
-        elif isinstance(plan, ClosedLoop):
-            while now_s < plan.duration_s and len(pending) < plan.concurrency:
-                self._send(pending, now_s)
-                result.sent += 1
+        elif isinstance(plan, ClosedLoop) and now_s < plan.duration_s:
+            origins_s = [now_s] * max(plan.concurrency - len(pending), 0)
+        if origins_s:
+            self._send(pending, origins_s)
+            result.sent += len(origins_s)
         return index
 
     @staticmethod
@@ -160,7 +184,8 @@ class ResultBackendDriver(ABC, Generic[HandleT]):
     def _take_arrivals(
         self, pending: dict[str, tuple[float, HandleT]], started_s: float, result: RunResult
     ) -> None:
-        for meta, arrived_s in self._arrivals:
+        while self._arrivals:
+            meta, arrived_s = self._arrivals.popleft()
             if meta.get("status") not in states.READY_STATES:
                 continue
             sent = pending.pop(str(meta.get("task_id")), None)
@@ -178,11 +203,14 @@ class ResultBackendDriver(ABC, Generic[HandleT]):
                 continue
             result.record((done_s - origin_s) * 1000.0, done_s)
             self.note(result, answer)
-        self._arrivals.clear()
 
 
 class CeleryDriver(ResultBackendDriver[GuessHandle]):
-    """twentyq's client: each corpus turn, with a fresh id, through ``submit_turn``."""
+    """twentyq's client: fresh copies of the corpus turns through :class:`TurnClient`.
+
+    Every turn due at once goes out in one ``submit_many`` (one ``LPUSH``), and the
+    answers arrive on the client's reply channel, whose thread wakes this loop.
+    """
 
     def __init__(
         self,
@@ -193,16 +221,42 @@ class CeleryDriver(ResultBackendDriver[GuessHandle]):
         answer_timeout_s: float = 30.0,
     ) -> None:
         super().__init__(app, corpus, answer_timeout_s=answer_timeout_s)
-        self.settings = settings
+        self.client = client_for(app, settings)
+        self._woken = threading.Event()
 
     def submit(self, template: CorpusTurn) -> tuple[str, GuessHandle]:
         """Submit a fresh copy of the turn as an ambassador does."""
-        handle = submit_turn(fresh_turn(template), app=self.app, settings=self.settings)
-        return handle.turn_id, handle
+        return self.submit_many([template])[0]
+
+    def submit_many(self, templates: Sequence[CorpusTurn]) -> list[tuple[str, GuessHandle]]:
+        """Fresh copies of the turns, sent in one broker round trip."""
+        handles = self.client.submit_many([fresh_turn(template) for template in templates])
+        for handle in handles:
+            if handle.pending is not None:
+                handle.pending.add_callback(self._on_reply)
+        return [(handle.turn_id, handle) for handle in handles]
+
+    def _on_reply(self, reply: Guess | TurnFailure) -> None:
+        # On the reply thread: note the arrival in the shape the loop reads.
+        if isinstance(reply, TurnFailure):
+            meta = {"status": states.FAILURE, "task_id": reply.turn_id, "result": reply.error}
+        else:
+            meta = {"status": states.SUCCESS, "task_id": str(reply.turn_id), "result": reply}
+        self._note_arrival(meta)
+        self._woken.set()
+
+    def wait_for_answers(self, timeout_s: float) -> None:
+        """Sleep until the reply thread brings an answer, or ``timeout_s``."""
+        if self.client.replies is None:
+            super().wait_for_answers(timeout_s)
+            return
+        self._woken.wait(timeout_s)
+        self._woken.clear()
 
     def read(self, meta: dict[str, Any], handle: GuessHandle) -> Prediction:
-        """The worker's :class:`Guess`, read from the result the backend published."""
-        return Guess.model_validate(meta["result"])
+        """The worker's :class:`Guess`, as the reply channel delivered it."""
+        result = meta["result"]
+        return result if isinstance(result, Guess) else Guess.model_validate(result)
 
     def note(self, result: RunResult, answer: Prediction) -> None:
         """The worker's own view of the turn's time (``Guess.timing``)."""

@@ -18,7 +18,7 @@ from typing import Any
 import redis
 from celery import Celery
 
-from producer.client import create_producer_app
+from producer.client import close_client, create_producer_app
 from producer.messages import EXPORT_QUEUE
 from producer.settings import load_broker_settings, load_producer_settings
 from twentyq.benchmark.celery_driver import CeleryDriver, ResultBackendDriver, StockCeleryDriver
@@ -181,6 +181,7 @@ def _check_client(
     try:
         figures = driver.measure_send_rate(count)
     finally:
+        close_client(driver.app)
         _close_stock_client(driver.app)
         client = redis.Redis.from_url(scratch_url)
         client.flushdb()

@@ -45,7 +45,7 @@ def _served(saturation: float, p50_at_half: float, cold_start_s: float) -> dict[
         "saturation": _run(saturation, 40.0, 90.0),
         "loads": [
             _run(saturation * 0.25, 5.0, 20.0, 0.25),
-            _run(saturation * 0.5, p50_at_half, 60.0, 0.5),
+            _run(saturation * 0.5, p50_at_half, 25.0, 0.5),
             _run(saturation * 0.9, 30.0, 120.0, 0.9),
         ],
         "cold_start_s": cold_start_s,
@@ -75,7 +75,10 @@ def _report() -> dict[str, Any]:
             "processes": 2,
             "batch_curve": {"1": {"throughput_per_s": 300.0}, "32": {"throughput_per_s": 1500.0}},
         },
-        "batched": _served(1500.0, 12.0, 9.0),
+        "batched": {
+            **_served(1500.0, 4.0, 9.0),
+            "cpu_ms_per_turn": {"worker main process": 0.2, "redis": 0.1, "client": 0.25},
+        },
         "unbatched": _served(400.0, 8.0, 9.5),
         "mlflow_serve": {**_served(600.0, 9.0, 20.0), "client_ping": {"requests_per_s": 3000}},
     }
@@ -108,8 +111,11 @@ def test_targets_are_judged_from_the_run() -> None:
     assert verdicts["batched / mlflow models serve throughput"].met is True  # 2.5x
     limit = verdicts["batched / in-process limit throughput"]
     assert limit.value == pytest.approx(0.75) and limit.met is True
-    assert verdicts["batched p50 enqueue→guess at 50% load"].value == 12.0
+    assert verdicts["batched / stock Celery throughput"].met is None  # not run
+    assert verdicts["batched p50 enqueue→guess at 50% load"].value == 4.0
     assert verdicts["batched p99 enqueue→guess at 50% load"].met is True
+    cpu = verdicts["batched CPU per turn at saturation (client + worker + Redis)"]
+    assert cpu.value == pytest.approx(0.55) and cpu.met is True
     assert verdicts["worker cold start to first guess"].met is True
 
 
@@ -145,7 +151,7 @@ def test_markdown_holds_every_scenario_and_verdict() -> None:
     assert "load average [0.5, 0.4, 0.3] before" in text
     for title in ("in-process predict", "batching on", "one turn per task", "mlflow models serve"):
         assert title in text
-    assert "| Celery pipeline, batching on | 50% | 750 | 750 | 12.0 | 60.0 | 60.0 | 0 | – |" in text
+    assert "| Celery pipeline, batching on | 50% | 750 | 750 | 4.0 | 25.0 | 25.0 | 0 | – |" in text
     assert "| batched / one-turn-per-task throughput | ≥ 3 x | 3.75 x | met |" in text
     assert "| Celery pipeline, batching on | 1500 | 9.0 | 2 | 1100 | 450 |" in text
 
