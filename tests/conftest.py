@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis  # noqa: F401 - see below
 import pytest
 
 from tests.support.services import running_redis_server
+
+# hypothesis' pytest plugin imports hypothesis lazily, in the terminal summary; pytest then
+# rewrites it from a deep stack, where CPython 3.11.7's ast.parse fails ("AST constructor
+# recursion depth mismatch") and the run ends in an internal error. Imported here, early.
 
 
 @pytest.fixture(scope="session")

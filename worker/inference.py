@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from producer.messages import DeadLetterReason, Guess, ModelRef, Prediction, Timing, Turn, utc_now
+from producer.messages import DeadLetterReason, Guess, ModelRef, Timing, Turn, utc_now
 from worker.errors import ModelFailedError
 from worker.model_loader import PredictFunction
 
@@ -55,31 +55,35 @@ def _to_outcome(
 ) -> Outcome:
     if isinstance(item, dict) and set(item) == {"error"}:
         return Rejection(turn, DeadLetterReason.INVALID_TURN, str(item["error"]), attempts=1)
+    if not isinstance(item, dict):
+        message = f"the model broke the contract for this turn: {type(item).__name__} is no result"
+        return Rejection(turn, DeadLetterReason.MODEL_ERROR, message, attempts=1)
+    finished_at = utc_now()
     try:
-        prediction = Prediction.model_validate(item)
+        # One validation builds the Guess from the model's result and the turn's fields.
+        return Guess.model_validate(
+            {
+                **item,
+                "turn_id": turn.turn_id,
+                "game_id": turn.game_id,
+                "turn": turn.turn,
+                "answered": turn.history[-1] if turn.history else None,
+                "questions_asked": len(turn.history),
+                "model": model,
+                "timing": Timing(
+                    sent_at=turn.sent_at,
+                    started_at=started_at,
+                    finished_at=finished_at,
+                    queue_ms=_milliseconds(turn.sent_at, started_at),
+                    inference_ms=inference_ms,
+                ),
+                "worker": worker,
+                "metadata": turn.metadata,
+            }
+        )
     except ValidationError as error:
         message = f"the model broke the contract for this turn: {error}"
         return Rejection(turn, DeadLetterReason.MODEL_ERROR, message, attempts=1)
-    finished_at = utc_now()
-    timing = Timing(
-        sent_at=turn.sent_at,
-        started_at=started_at,
-        finished_at=finished_at,
-        queue_ms=_milliseconds(turn.sent_at, started_at),
-        inference_ms=inference_ms,
-    )
-    return Guess(
-        **prediction.model_dump(),
-        turn_id=turn.turn_id,
-        game_id=turn.game_id,
-        turn=turn.turn,
-        answered=turn.history[-1] if turn.history else None,
-        questions_asked=len(turn.history),
-        model=model,
-        timing=timing,
-        worker=worker,
-        metadata=turn.metadata,
-    )
 
 
 def infer_batch(

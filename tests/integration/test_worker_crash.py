@@ -109,3 +109,37 @@ def test_a_pool_process_killed_mid_batch_hands_its_turns_back_at_once(
         assert worker.process.poll() is None
     assert [guess.turn_id for guess in guesses] == [turn.turn_id for turn in turns]
     assert all(not guess.worker.endswith(f"/{child}") for guess in guesses)
+
+
+KILL_ROUNDS = 4
+TURNS_PER_ROUND = 250
+
+
+@pytest.mark.slow
+def test_repeated_kills_under_load_lose_no_turn(broker: BrokerUnderTest, start_worker: Any) -> None:
+    # Issue 21: one turn in 6,000 was lost when a worker holding turns was SIGKILLed. Here
+    # every round kills the whole worker (pool included) while it holds turns it took,
+    # then the next worker must answer every turn of every round: none may be missing.
+    quick_redelivery = {"TWENTYQ_VISIBILITY_TIMEOUT_S": "10"}
+    app = broker.client_app()
+    handles: list[GuessHandle] = []
+    killed = 0
+    for round_number in range(KILL_ROUNDS):
+        with start_worker(None, quick_redelivery, batch_size="16") as worker:
+            turns = [make_turn(round_number * 1000 + game, 1) for game in range(TURNS_PER_ROUND)]
+            handles += [submit_turn(turn, app=app) for turn in turns]
+            deadline = time.monotonic() + 30
+            while worker.metric('twentyq_worker_turns_total{outcome="answered"}') < 20:
+                assert time.monotonic() < deadline, worker.log()[-2000:]
+                time.sleep(0.01)
+            worker.kill()
+            killed += 1
+    with start_worker(None, quick_redelivery, batch_size="16"):
+        missing = []
+        for handle in handles:
+            try:
+                handle.get(timeout_s=60)
+            except Exception:  # counted, not raised: the test reports how many were lost
+                missing.append(handle.turn_id)
+    assert killed == KILL_ROUNDS
+    assert missing == [], f"{len(missing)} of {len(handles)} turns lost across {killed} kills"

@@ -77,6 +77,7 @@ def run_celery_scenario(
             batch_counter=lambda: read_batch_counter(port),
         )
     finally:
+        close_client(app)
         app.close()
         _forget_exports(broker_url)
     return {
