@@ -43,18 +43,20 @@ from twentyq.benchmark.scenario import LoadOptions, run_mlflow_scenario
 from twentyq.benchmark.service import WorkerShape, start_redis
 from twentyq.demo import DemoOptions, ensure_pinned_model, knowledge_base_path
 from twentyq.supervisor import Supervisor
+from worker.app import freeze_heap
 from worker.model_loader import LoadedModel, load_pinned_model, set_thread_counts
 from worker.settings import WorkerSettings
 
 SCENARIOS = ("limit", "batched", "unbatched", "stock_celery", "mlflow_serve")
 CELERY_SCENARIOS = ("batched", "unbatched", "stock_celery")
 CLIENT_HOW = (
-    "the bench process itself, one thread: batched and unbatched submit each turn with "
-    "producer.client.submit_turn, stock_celery with a stock app.send_task; all three wait on "
-    "the Redis result backend's pub/sub channel (the result consumer AsyncResult.get() waits "
-    "on), and stock_celery reads each answer with AsyncResult.result (the GET that get() "
-    "starts with); mlflow serve is driven by one asyncio loop over keep-alive HTTP/1.1 "
-    "connections. Open-loop latency counts from the moment a turn was due."
+    "the bench process itself, one load thread: batched and unbatched send every turn due "
+    "at once through producer.client.TurnClient (one LPUSH) and read guesses from its reply "
+    "channel (one reply thread, counted in the client's CPU); stock_celery sends each turn "
+    "with a stock app.send_task, waits on the Redis result backend's pub/sub channel and "
+    "reads each answer with AsyncResult.result (the GET that get() starts with); mlflow "
+    "serve is driven by one asyncio loop over keep-alive HTTP/1.1 connections. Open-loop "
+    "latency counts from the moment a turn was due."
 )
 
 
@@ -169,6 +171,8 @@ def run_bench(options: BenchOptions, supervisor: Supervisor, report: dict[str, A
     table = load_answer_table(knowledge_base_path(DemoOptions(), load_producer_settings()))
     corpus = replay_games(model.predict, model.ref, table, games=options.games, seed=options.seed)
     report["corpus"] = describe_corpus(corpus)
+    # The bench holds a loaded model too: keep full collections of it out of the client's runs.
+    freeze_heap()
     say(f"corpus: {report['corpus']}")
     load = LoadOptions(
         duration_s=options.duration_s,
