@@ -9,6 +9,8 @@ shapes live here too.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import socket
@@ -32,12 +34,15 @@ __all__ = [
     "CONTENT_ENCODING",
     "CONTENT_TYPE",
     "REPLY_PREFIX",
+    "UNPARSED_CONTENT_TYPE",
     "InvalidBodyError",
     "TaskMessage",
     "decode_turn_body",
+    "envelope_problem",
     "is_reply_channel",
     "reply_adapter",
     "task_message",
+    "wrap_unparsed",
 ]
 
 
@@ -64,6 +69,55 @@ class TaskMessage:
         self.body = body
         self.headers = headers
         self.properties = properties
+
+
+UNPARSED_CONTENT_TYPE = "application/x-twentyq-unparsed"
+
+
+def wrap_unparsed(item: bytes, tag: str, queue: str) -> dict[str, Any]:
+    """A kombu envelope carrying bytes that are not one, hex-encoded, for the consumer to refuse."""
+    return {
+        "body": item.hex(),
+        "content-type": UNPARSED_CONTENT_TYPE,
+        "content-encoding": "binary",
+        "properties": {
+            "delivery_tag": tag,
+            "delivery_info": {"exchange": queue, "routing_key": queue},
+        },
+    }
+
+
+def envelope_problem(message: Any, tag: str | None = None) -> str | None:
+    """Why kombu could not build a Message from a parsed item (None: it can).
+
+    ``tag``: the delivery tag the item must carry (Redis); None where the transport
+    sets the tag itself (Pub/Sub).
+    """
+    if not isinstance(message, dict):
+        return "not a kombu envelope (a JSON object)"
+    properties = message.get("properties")
+    if not isinstance(properties, dict) or (
+        tag is not None and properties.get("delivery_tag") != tag
+    ):
+        return "no kombu properties with a delivery tag"
+    if not isinstance(properties.get("delivery_info"), dict):
+        return "no delivery_info in the properties"
+    if not isinstance(message.get("headers") or {}, dict):
+        return "the headers are not an object"
+    return _body_problem(message.get("body"), properties.get("body_encoding"))
+
+
+def _body_problem(body: Any, encoding: Any) -> str | None:
+    if body is not None and not isinstance(body, str):
+        return "the body is not a string"
+    if encoding not in (None, "base64"):
+        return f"unknown body_encoding {encoding!r}"
+    if encoding == "base64" and body:
+        try:
+            base64.b64decode(body, validate=True)
+        except binascii.Error as error:
+            return f"the body is not base64 ({error})"
+    return None
 
 
 def _origin() -> str:

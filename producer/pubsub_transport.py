@@ -16,11 +16,14 @@ imported only then, so ambassadors on other brokers need no Google libraries.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from google.cloud.pubsub_v1 import PublisherClient, types
+from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient, types
 from kombu.transport import gcpubsub
 from kombu.utils.objects import cached_property
+
+from producer.envelope import envelope_problem, wrap_unparsed
 
 PUBLISH_TIMEOUT_S = 60.0
 DRAIN_SLICE_S = 0.1
@@ -43,8 +46,44 @@ class ConfirmingPublisher:
         return getattr(self._client, name)
 
 
+class ScreeningSubscriber:
+    """A ``SubscriberClient`` whose pulls hand kombu only what it can parse.
+
+    kombu 5.7's gcpubsub channel parses every pulled message's data as a kombu
+    envelope, and one that is not (bytes another client published) raises out of
+    the whole pull: none of that pull's messages is delivered or acknowledged, and
+    Pub/Sub redelivers them all, for ever. Such data is replaced by a wrapped
+    envelope (its bytes hex-encoded, :data:`~producer.envelope.UNPARSED_CONTENT_TYPE`)
+    that the worker dead-letters and acknowledges like any refused message.
+    """
+
+    def __init__(self, client: SubscriberClient) -> None:
+        self._client = client
+
+    def pull(self, *args: Any, **kwargs: Any) -> Any:
+        """Pull, then wrap what is no kombu envelope."""
+        response = self._client.pull(*args, **kwargs)
+        for received in response.received_messages:
+            data = bytes(received.message.data)
+            try:
+                problem = envelope_problem(json.loads(data))
+            except ValueError:
+                problem = "not JSON"
+            if problem is not None:
+                wrapped = wrap_unparsed(data, "unparsed", "")
+                received.message.data = json.dumps(wrapped).encode()
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
 class Channel(gcpubsub.Channel):  # type: ignore[misc]
-    """The gcpubsub channel with a confirming publisher."""
+    """The gcpubsub channel with a confirming publisher and a screening subscriber."""
+
+    @cached_property  # type: ignore[misc]
+    def subscriber(self) -> ScreeningSubscriber:
+        return ScreeningSubscriber(SubscriberClient())
 
     @cached_property  # type: ignore[misc]
     def publisher(self) -> ConfirmingPublisher:

@@ -23,8 +23,6 @@ Selected by :func:`producer.broker.transport_class` for ``redis://`` URLs
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from queue import Empty
@@ -34,6 +32,8 @@ from typing import Any
 from kombu.transport import redis, virtual
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import dumps, loads
+
+from producer.envelope import envelope_problem, wrap_unparsed
 
 # Takes up to ARGV[2] messages from the lists KEYS[1..n-2] (a queue's priority lists, highest
 # first) and holds each in kombu's unacked structures (KEYS[n-1] the index, KEYS[n] the hash)
@@ -77,47 +77,6 @@ end
 return taken
 """
 UNBOUNDED_PREFETCH_TAKE = 100
-UNPARSED_CONTENT_TYPE = "application/x-twentyq-unparsed"
-
-
-def wrap_unparsed(item: bytes, tag: str, queue: str) -> dict[str, Any]:
-    """A kombu envelope carrying bytes that are not one, hex-encoded, for the consumer to refuse."""
-    return {
-        "body": item.hex(),
-        "content-type": UNPARSED_CONTENT_TYPE,
-        "content-encoding": "binary",
-        "properties": {
-            "delivery_tag": tag,
-            "delivery_info": {"exchange": queue, "routing_key": queue},
-        },
-    }
-
-
-def envelope_problem(message: Any, tag: str) -> str | None:
-    """Why kombu could not build a Message from a parsed item (None: it can)."""
-    if not isinstance(message, dict):
-        return "not a kombu envelope (a JSON object)"
-    properties = message.get("properties")
-    if not isinstance(properties, dict) or properties.get("delivery_tag") != tag:
-        return "no kombu properties with a delivery tag"
-    if not isinstance(properties.get("delivery_info"), dict):
-        return "no delivery_info in the properties"
-    if not isinstance(message.get("headers") or {}, dict):
-        return "the headers are not an object"
-    return _body_problem(message.get("body"), properties.get("body_encoding"))
-
-
-def _body_problem(body: Any, encoding: Any) -> str | None:
-    if body is not None and not isinstance(body, str):
-        return "the body is not a string"
-    if encoding not in (None, "base64"):
-        return f"unknown body_encoding {encoding!r}"
-    if encoding == "base64" and body:
-        try:
-            base64.b64decode(body, validate=True)
-        except binascii.Error as error:
-            return f"the body is not base64 ({error})"
-    return None
 
 
 class QoS(redis.QoS):  # type: ignore[misc]

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from producer.envelope import CONTENT_TYPE
+from producer.envelope import CONTENT_TYPE, UNPARSED_CONTENT_TYPE
 from producer.messages import TURN_TASK_NAME, DeadLetter, DeadLetterReason
-from producer.redis_transport import UNPARSED_CONTENT_TYPE
 from worker.dead_letter import build_dead_letter, task_id_of
 
 _JSON_ENCODINGS = ("utf-8", "utf8")

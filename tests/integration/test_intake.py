@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 from producer.broker import BrokerSettings
 from producer.client import create_producer_app, submit_turn
 from producer.messages import DEAD_LETTER_QUEUE, TURN_TASK_NAME, TURNS_QUEUE, DeadLetter
-from tests.integration.conftest import BrokerUnderTest, StubRegistration, worker_env
+from tests.integration.conftest import BrokerUnderTest, StubRegistration, drain, worker_env
 from tests.integration.test_pipeline import make_turn
+from tests.support.sqs import queue_urls, sqs_client
 from tests.support.worker_process import WorkerProcess, running_worker
 
 pytestmark = pytest.mark.integration
@@ -211,3 +212,32 @@ def test_whatever_lands_on_the_queue_is_answered_or_dead_lettered_never_lost(
     intake.still_serves()
     intake.settled()
     assert intake.dead_letters() == before + 1
+
+
+def _push_foreign_bytes(broker: BrokerUnderTest, raw: bytes) -> None:
+    # Bytes that no kombu client wrote, straight onto the broker's turns queue or topic.
+    if broker.name == "sqs":
+        client = sqs_client(broker.env["TWENTYQ_SQS_ENDPOINT_URL"])
+        prefix = broker.env["TWENTYQ_SQS_QUEUE_NAME_PREFIX"]
+        url = queue_urls(client, prefix)[prefix + "twentyq-turns"]
+        client.send_message(QueueUrl=url, MessageBody=raw.decode("utf-8", "replace"))
+    else:
+        redis.Redis.from_url(broker.env["TWENTYQ_BROKER_URL"]).lpush(TURNS_QUEUE, raw)
+
+
+# Pub/Sub: bytes a foreign client published to the emulator's topic never reached the
+# filtered turns subscription here, so the screening of pulled data is unit-tested
+# (tests/unit/producer/test_pubsub_transport.py) instead.
+@pytest.mark.parametrize("broker", ["redis", "sqs"], indirect=True)
+@pytest.mark.parametrize("raw", [b"garbage{", b'{"no": "envelope"}'])
+def test_foreign_bytes_on_the_queue_are_dead_lettered_and_the_worker_serves_on(
+    broker: BrokerUnderTest, start_worker: Any, raw: bytes
+) -> None:
+    with start_worker(batch_size="4") as worker:
+        _push_foreign_bytes(broker, raw)
+        turn = make_turn(2, 1)
+        assert submit_turn(turn, app=broker.client_app()).get(timeout_s=60).turn_id == turn.turn_id
+        with broker.connection() as connection:
+            [letter] = drain(connection, DEAD_LETTER_QUEUE, 1, timeout_s=30)
+        assert worker.process.poll() is None, worker.log()[-3000:]
+    assert letter["reason"] in {"malformed_envelope", "unknown_task", "undecodable"}

@@ -17,6 +17,7 @@ from kombu import Connection, Consumer  # type: ignore[attr-defined]
 
 from producer import redis_transport
 from producer.broker import BrokerSettings, connect, publish_many_json, task_queues
+from producer.envelope import UNPARSED_CONTENT_TYPE
 from producer.messages import EXPORT_QUEUE
 
 pytestmark = pytest.mark.integration
@@ -134,9 +135,7 @@ def test_garbage_on_the_list_is_held_and_delivered_wrapped_with_its_bytes(
     received = receive(connection, prefetch=5)
     good, *wrapped = received
     assert good.decode() == {"n": 1}
-    assert [message.content_type for message in wrapped] == [
-        redis_transport.UNPARSED_CONTENT_TYPE
-    ] * 2
+    assert [message.content_type for message in wrapped] == [UNPARSED_CONTENT_TYPE] * 2
     assert [bytes.fromhex(message.body.decode()) for message in wrapped] == [
         b"not a kombu message",
         b'{"a": 0x10, "properties": {}}',
@@ -145,7 +144,7 @@ def test_garbage_on_the_list_is_held_and_delivered_wrapped_with_its_bytes(
     assert client.llen(EXPORT_QUEUE) == 0 and client.hlen(UNACKED_KEY) == 3
     for message in wrapped:
         record = json.loads(client.hget(UNACKED_KEY, message.delivery_tag))
-        assert record[0]["content-type"] == redis_transport.UNPARSED_CONTENT_TYPE
+        assert record[0]["content-type"] == UNPARSED_CONTENT_TYPE
 
 
 def test_a_wake_up_moves_nothing_before_the_atomic_take(

@@ -111,7 +111,7 @@ def test_a_pool_process_killed_mid_batch_hands_its_turns_back_at_once(
     assert all(not guess.worker.endswith(f"/{child}") for guess in guesses)
 
 
-KILL_ROUNDS = 4
+KILL_ROUNDS = 6
 TURNS_PER_ROUND = 250
 
 

@@ -10,8 +10,8 @@ import pytest
 from celery import Celery
 from kombu.exceptions import DecodeError
 
+from producer.envelope import UNPARSED_CONTENT_TYPE
 from producer.messages import DEAD_LETTER_QUEUE, DeadLetter, DeadLetterReason
-from producer.redis_transport import UNPARSED_CONTENT_TYPE
 from tests.unit.worker.conftest import FakeMessage, drain_queue, make_turn, task_message
 from worker.consumer import TurnConsumer
 from worker.dead_letter import build_dead_letter

@@ -1,0 +1,42 @@
+"""The Pub/Sub transport's screening subscriber: kombu only ever parses kombu envelopes."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+from kombu.utils.json import loads
+
+from producer.envelope import UNPARSED_CONTENT_TYPE
+from producer.pubsub_transport import ScreeningSubscriber
+
+ENVELOPE = {
+    "body": "e30=",
+    "content-type": "application/json",
+    "content-encoding": "utf-8",
+    "headers": {"task": "twentyq.play_turn", "id": "t"},
+    "properties": {"body_encoding": "base64", "delivery_info": {"exchange": "x"}},
+}
+
+
+class FakeSubscriber:
+    """Answers every pull with the given data, as Pub/Sub's response objects hold it."""
+
+    def __init__(self, *datas: bytes) -> None:
+        self.datas = datas
+
+    def pull(self, *_: Any, **__: Any) -> Any:
+        messages = [SimpleNamespace(message=SimpleNamespace(data=data)) for data in self.datas]
+        return SimpleNamespace(received_messages=messages)
+
+
+def test_foreign_data_is_wrapped_and_envelopes_pass_untouched() -> None:
+    good = json.dumps(ENVELOPE).encode()
+    response = ScreeningSubscriber(FakeSubscriber(good, b"garbage{", b"[1, 2]")).pull()  # type: ignore[arg-type]
+    first, *wrapped = [loads(m.message.data) for m in response.received_messages]
+    assert first == ENVELOPE
+    assert [w["content-type"] for w in wrapped] == [UNPARSED_CONTENT_TYPE] * 2
+    assert [bytes.fromhex(w["body"]) for w in wrapped] == [b"garbage{", b"[1, 2]"]
+    # kombu's gcpubsub channel sets the tag and reads delivery_info: both are there.
+    assert all(isinstance(w["properties"]["delivery_info"], dict) for w in wrapped)
