@@ -123,12 +123,16 @@ class GuessHandle:
         reply = self.pending.wait(wait_s)
         if reply is not None:
             return self.guess_of(reply)
-        # A reply missed (pruned, or pushed before this client existed) is still stored.
-        if self.result.ready():
-            return self._get_from_backend(wait_s)
         error = self._replies.last_error if self._replies is not None else None
         if error is not None:
             raise BrokerUnavailableError(self._lost_backend(error))
+        # A reply missed (pruned, or pushed before this client existed) is still stored.
+        try:
+            stored = self.result.ready()
+        except _CONNECTION_ERRORS as lost:
+            raise BrokerUnavailableError(self._lost_backend(lost)) from lost
+        if stored:
+            return self._get_from_backend(wait_s)
         raise GuessTimeoutError(self._timed_out(wait_s))
 
     def guess_of(self, reply: Guess | TurnFailure) -> Guess:

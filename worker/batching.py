@@ -1,13 +1,12 @@
 """When a batch starts: N turns, or T ms after its oldest turn arrived, onto a free pool slot.
 
-celery-batches flushes its buffer on a free-running timer, whatever the pool is
-doing: under load that sends many 1-3-turn batches to the pool, which queue
-there behind each other. Here a batch starts only when a pool process can
-take it, so turns that arrive while every process is busy join the next batch
+A timer that flushes whatever the pool is doing (celery-batches', which round 1
+used) sends many 1-3-turn batches under load, which queue in the pool behind
+each other. Here a batch starts only when a pool process can take it, so turns that arrive while every process is busy join the next batch
 instead of queueing as batches of their own: batches grow with the load
 (dynamic batching), and at low load a turn waits at most T.
 
-Pure bookkeeping, no I/O and no Celery: :class:`worker.task.TurnBatchTask`
+Pure bookkeeping, no I/O and no Celery: :class:`worker.intake.TurnIntake`
 drives it, and the unit tests drive it with a fake clock.
 """
 

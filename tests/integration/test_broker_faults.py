@@ -13,8 +13,17 @@ from pathlib import Path
 import pytest
 
 from producer.broker import BrokerSettings
+from producer.client import close_client, create_producer_app, submit_turn
+from producer.errors import BrokerUnavailableError
+from producer.settings import ProducerSettings
 from tests.integration.conftest import BrokerUnderTest, StubRegistration, worker_env
-from tests.support.broker_outage import RedisServer, log_times, time_recovery, wait_for_count
+from tests.support.broker_outage import (
+    RedisServer,
+    log_times,
+    outage_turn,
+    time_recovery,
+    wait_for_count,
+)
 from tests.support.services import free_port
 from tests.support.worker_process import running_worker, start_worker
 
@@ -91,3 +100,30 @@ def test_a_retry_limit_ends_in_exit_status_1_saying_why(
     assert f"gave up on the broker at {redis_server.url} after 2 retries" in log
     assert "Unrecoverable error: OperationalError" in log
     assert "twentyq worker: stopped with exit status 1" in log
+
+
+def test_during_an_outage_the_caller_is_told_the_truth_and_recovers_without_a_restart(
+    redis_server: RedisServer, env_for: Callable[..., dict[str, str]], tmp_path: Path
+) -> None:
+    # Issue 21, item 3: no "the Celery application must be restarted", no tracebacks from
+    # collected handles; the same app answers once Redis is back.
+    redis_server.start()
+    settings = ProducerSettings(send_max_retries=1, send_retry_start_s=0.1, guess_timeout_s=3)
+    app = create_producer_app(BrokerSettings(broker_url=redis_server.url), settings)
+    with running_worker(env_for(redis_server.url), tmp_path / "worker.log"):
+        assert submit_turn(outage_turn(), app=app, settings=settings).get(timeout_s=30)
+        waiting = submit_turn(outage_turn(), app=app, settings=settings)
+        redis_server.kill()
+        with pytest.raises(BrokerUnavailableError) as sending:
+            submit_turn(outage_turn(), app=app, settings=settings)
+        try:
+            waiting.get(timeout_s=3)
+        except BrokerUnavailableError as waited:
+            assert "nothing needs restarting" in str(waited)
+        for error in (sending.value,):
+            assert "is unreachable" in str(error) and "restarted" not in str(error)
+        redis_server.start()
+        guess = submit_turn(outage_turn(), app=app, settings=settings).get(timeout_s=30)
+        assert guess.model.name
+    close_client(app)
+    app.close()
