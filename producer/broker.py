@@ -215,13 +215,16 @@ def broker_connection_url(settings: BrokerSettings) -> str:
 def transport_class(settings: BrokerSettings) -> str | None:
     """The kombu transport to use instead of the URL scheme's default, or None for the default.
 
-    Pub/Sub gets :mod:`producer.pubsub_transport`, which confirms each publish;
+    Pub/Sub gets :mod:`producer.pubsub_transport`, which confirms each publish; SQS
+    :mod:`producer.sqs_transport`, which wraps bodies kombu could not build a message from;
     ``redis://`` gets :mod:`producer.redis_transport`, which adds bulk publish and
     bulk acknowledgement. ``rediss://`` keeps kombu's own transport, whose TLS
     defaults hang on the scheme's name (one round trip per message there).
     """
     if settings.scheme == PUBSUB_SCHEME:
         return "producer.pubsub_transport:Transport"
+    if settings.scheme == SQS_SCHEME:
+        return "producer.sqs_transport:Transport"
     if settings.scheme == "redis":
         return redis_transport_class()
     return None

@@ -1,4 +1,4 @@
-"""The Pub/Sub transport's screening subscriber: kombu only ever parses kombu envelopes."""
+"""The Pub/Sub and SQS transports hand kombu only what it can build a message from."""
 
 from __future__ import annotations
 
@@ -40,3 +40,18 @@ def test_foreign_data_is_wrapped_and_envelopes_pass_untouched() -> None:
     assert [bytes.fromhex(w["body"]) for w in wrapped] == [b"garbage{", b"[1, 2]"]
     # kombu's gcpubsub channel sets the tag and reads delivery_info: both are there.
     assert all(isinstance(w["properties"]["delivery_info"], dict) for w in wrapped)
+
+
+def test_sqs_bodies_kombu_cannot_build_a_message_from_are_wrapped() -> None:
+    from producer.sqs_transport import Channel
+
+    channel = object.__new__(Channel)  # the parse needs no connection
+    good = json.dumps(ENVELOPE)
+    assert channel._prepare_json_payload(good) == ENVELOPE
+    bad_encoding = json.dumps(
+        {**ENVELOPE, "properties": {"body_encoding": [], "delivery_info": {}}}
+    )
+    for text in ("garbage{", "[]", '{"properties": 1}', bad_encoding):
+        wrapped = channel._prepare_json_payload(text)
+        assert wrapped["content-type"] == UNPARSED_CONTENT_TYPE
+        assert bytes.fromhex(wrapped["body"]).decode() == text
