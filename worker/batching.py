@@ -2,8 +2,9 @@
 
 A timer that flushes whatever the pool is doing (celery-batches', which round 1
 used) sends many 1-3-turn batches under load, which queue in the pool behind
-each other. Here a batch starts only when a pool process can take it, so turns that arrive while every process is busy join the next batch
-instead of queueing as batches of their own: batches grow with the load
+each other. Here a batch starts only when a pool process can take it, so
+turns that arrive while every process is busy join the next batch instead of
+queueing as batches of their own: batches grow with the load
 (dynamic batching), and at low load a turn waits at most T.
 
 Pure bookkeeping, no I/O and no Celery: :class:`worker.intake.TurnIntake`
