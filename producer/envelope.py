@@ -110,9 +110,13 @@ def envelope_problem(message: Any, tag: str | None = None) -> str | None:
 def _body_problem(body: Any, encoding: Any) -> str | None:
     if body is not None and not isinstance(body, str):
         return "the body is not a string"
-    if encoding not in (None, "base64"):
+    # kombu 5.7 (virtual Channel.decode_body): no encoding or "utf-8" in any case means
+    # the body as it is, "base64" decodes it; anything else raises inside kombu.
+    if not encoding or (isinstance(encoding, str) and encoding.lower() == "utf-8"):
+        return None
+    if encoding != "base64":
         return f"unknown body_encoding {encoding!r}"
-    if encoding == "base64" and body:
+    if body:
         try:
             base64.b64decode(body, validate=True)
         except binascii.Error as error:

@@ -8,7 +8,7 @@ from typing import Any
 
 from kombu.utils.json import loads
 
-from producer.envelope import UNPARSED_CONTENT_TYPE
+from producer.envelope import UNPARSED_CONTENT_TYPE, envelope_problem
 from producer.pubsub_transport import ScreeningSubscriber
 
 ENVELOPE = {
@@ -49,9 +49,18 @@ def test_sqs_bodies_kombu_cannot_build_a_message_from_are_wrapped() -> None:
     good = json.dumps(ENVELOPE)
     assert channel._prepare_json_payload(good) == ENVELOPE
     bad_encoding = json.dumps(
-        {**ENVELOPE, "properties": {"body_encoding": [], "delivery_info": {}}}
+        {**ENVELOPE, "properties": {"body_encoding": ["base64"], "delivery_info": {}}}
     )
     for text in ("garbage{", "[]", '{"properties": 1}', bad_encoding):
         wrapped = channel._prepare_json_payload(text)
         assert wrapped["content-type"] == UNPARSED_CONTENT_TYPE
         assert bytes.fromhex(wrapped["body"]).decode() == text
+
+
+def test_envelopes_kombu_itself_accepts_pass_whatever_their_body_encoding() -> None:
+    for encoding in (None, "", "utf-8", "UTF-8", "base64"):
+        envelope = {**ENVELOPE, "properties": {**ENVELOPE["properties"], "body_encoding": encoding}}
+        assert envelope_problem(envelope) is None, encoding
+    for encoding in ("hex", ["base64"], 7):
+        envelope = {**ENVELOPE, "properties": {**ENVELOPE["properties"], "body_encoding": encoding}}
+        assert envelope_problem(envelope) is not None, encoding
