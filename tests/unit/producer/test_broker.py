@@ -183,14 +183,16 @@ def test_pubsub_options_from_settings() -> None:
     }
 
 
-def test_pubsub_uses_the_confirming_transport_everywhere() -> None:
-    """Celery (producer, worker) and plain kombu (sidecar) both get twentyq's Pub/Sub transport."""
+def test_pubsub_and_sqs_use_twentyqs_transports_everywhere() -> None:
+    """Celery (producer, worker) and plain kombu (sidecar) both get twentyq's own transports."""
     settings = settings_for(broker_url="gcpubsub://projects/p", result_backend="redis://r/1")
     assert celery_config(settings)["broker_transport"] == "producer.pubsub_transport:Transport"
     assert connect(settings).transport_cls == "producer.pubsub_transport:Transport"
-    other = settings_for(broker_url="sqs://", result_backend="redis://r/1")
-    assert celery_config(other)["broker_transport"] is None
-    assert connect(other).transport_cls == "sqs"
+    sqs = settings_for(broker_url="sqs://", result_backend="redis://r/1")
+    assert celery_config(sqs)["broker_transport"] == "producer.sqs_transport:Transport"
+    assert connect(sqs).transport_cls == "producer.sqs_transport:Transport"
+    tls = settings_for(broker_url="rediss://cache:6380/0")
+    assert celery_config(tls)["broker_transport"] is None
 
 
 def test_redis_urls_get_the_bulk_transport_and_tls_urls_keep_kombus() -> None:
