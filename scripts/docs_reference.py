@@ -55,6 +55,7 @@ CLI_COMMANDS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("model", "check-pin"), "twentyq model check-pin"),
     (("model", "build-kb"), "twentyq model build-kb"),
     (("bench",), "twentyq bench"),
+    (("doctor",), "twentyq doctor"),
 )
 
 

@@ -8,6 +8,7 @@ model's dependencies.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import sys
 from collections.abc import Callable, Sequence
 
@@ -21,15 +22,23 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "drift": ("monitoring.cli:drift_main", "compare production outputs with the reference"),
     "model": ("model.cli:main", "build, train, evaluate, register and pin the model"),
     "bench": ("twentyq.bench:main", "measure throughput and latency side by side"),
+    "doctor": ("twentyq.doctor:main", "check Python, torch, broker, registry, pin and ports"),
 }
 
 
 def _usage() -> str:
     width = max(len(name) for name in COMMANDS)
-    lines = ["usage: twentyq COMMAND [ARGS...]", "", "commands:"]
+    lines = ["usage: twentyq COMMAND [ARGS...] | --version", "", "commands:"]
     lines += [f"  {name:<{width}}  {help_text}" for name, (_, help_text) in COMMANDS.items()]
     lines += ["", "Run `twentyq COMMAND --help` for a command's options."]
     return "\n".join(lines)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("twentyq")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed; run `make install`)"
 
 
 def _resolve(target: str) -> Callable[[Sequence[str]], int]:
@@ -46,6 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in {"-h", "--help", "help"}:
         print(_usage())
         return 0 if args else 2
+    if args[0] in {"-V", "--version"}:
+        print(f"twentyq {_version()}")
+        return 0
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
         print(f"twentyq: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
