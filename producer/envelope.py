@@ -19,7 +19,7 @@ from uuid import UUID
 
 from pydantic import TypeAdapter, ValidationError
 
-from producer.messages import TURN_TASK_NAME, Turn, reply_adapter
+from producer.messages import TURN_TASK_NAME, Turn
 
 CONTENT_TYPE = "application/json"
 CONTENT_ENCODING = "utf-8"
@@ -40,7 +40,6 @@ __all__ = [
     "decode_turn_body",
     "envelope_problem",
     "is_reply_channel",
-    "reply_adapter",
     "task_message",
     "wrap_unparsed",
 ]

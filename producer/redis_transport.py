@@ -1,21 +1,25 @@
-"""kombu's Redis transport, with the bulk operations a micro-batching worker needs.
+"""kombu's Redis transport, with the atomic bulk take and the bulk writes a batching worker needs.
 
-kombu's Redis channel makes one round trip per message for everything: a
-``BRPOP`` to receive, a ``ZADD``+``HSET`` to hold it as unacknowledged, a
-``ZREM``+``HDEL`` to acknowledge it, an ``LPUSH`` to publish. A batch of N
-turns paid 4N round trips before any of its own work. This transport keeps
-kombu's data layout and semantics (the same ``unacked`` / ``unacked_index``
-structures, so kombu's visibility-timeout restore still covers every message)
-and adds:
+kombu's Redis channel makes one round trip per message for everything, and
+its receive is two: a ``BRPOP`` takes the message off the list, then a
+``ZADD``+``HSET`` holds it as unacknowledged, so a consumer killed in between
+loses it. This transport keeps kombu's data layout (the same ``unacked`` /
+``unacked_index`` structures, so kombu's visibility-timeout restore still
+covers every message) and, for a channel consuming one queue with acks:
 
-- bulk receive: when ``BRPOP`` hands a consumer a message, one Lua call holds
-  it and takes up to the consumer's free prefetch more from the same list,
-  holding each as unacknowledged in the same atomic step (the taken messages
-  have no window where a kill loses them; the ``BRPOP``-ed one keeps kombu's);
-- :meth:`QoS.acks_in_one_round_trip`: acknowledge a whole batch with one
+- waits with ``BLMOVE q q RIGHT RIGHT``, which moves nothing, then takes up to
+  the free prefetch and holds each taken message in one Lua call: no message
+  is ever off the queue without being held;
+- wraps what is no kombu envelope (hex-encoded, content type
+  :data:`~producer.envelope.UNPARSED_CONTENT_TYPE`) for the worker to refuse;
+- :meth:`QoS.acks_in_one_round_trip`: acknowledges a batch with one
   ``ZREM``+``HDEL`` of every tag;
-- :meth:`Channel.put_many`: publish many messages with one ``LPUSH``;
-- one redis-py client per channel instead of a new one per command.
+- restores a held message by its routing key when kombu cannot route it
+  (kombu deleted the record and lost the message);
+
+and everywhere :meth:`Channel.put_many` (many messages, one ``LPUSH``) and
+one redis-py client per channel instead of a new one per command. Read from
+kombu 5.7 (``_brpop_start``, ``_brpop_read``, ``_do_restore_message``).
 
 Selected by :func:`producer.broker.transport_class` for ``redis://`` URLs
 (``rediss://`` keeps kombu's own); ambassadors, workers and the sidecar use it.
@@ -33,7 +37,7 @@ from kombu.transport import redis, virtual
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import dumps, loads
 
-from producer.envelope import envelope_problem, wrap_unparsed
+from producer.envelope import UNPARSED_CONTENT_TYPE, envelope_problem, wrap_unparsed
 
 # Takes up to ARGV[2] messages from the lists KEYS[1..n-2] (a queue's priority lists, highest
 # first) and holds each in kombu's unacked structures (KEYS[n-1] the index, KEYS[n] the hash)
@@ -41,7 +45,8 @@ from producer.envelope import envelope_problem, wrap_unparsed
 # being held, so kombu's visibility-timeout restore covers every message a consumer took.
 # An item with no kombu delivery tag is held too, wrapped in an envelope of its own (its
 # bytes hex-encoded, content type UNPARSED_CONTENT_TYPE) so the consumer dead-letters it and
-# a restore after a crash keeps its bytes. ARGV[3]/ARGV[4]: the queue's exchange and key.
+# a restore after a crash keeps its bytes. ARGV[3]/ARGV[4]: the queue's exchange and key;
+# ARGV[5]: the wrapper's content type.
 _TAKE_AND_HOLD_LUA = """
 local index, hash = KEYS[#KEYS - 1], KEYS[#KEYS]
 local taken = {}
@@ -49,7 +54,7 @@ local function wrap(item, n)
   local tag = 'unparsed-' .. redis.sha1hex(item) .. '-' .. ARGV[1] .. '-' .. n
   local hex = string.gsub(item, '.', function(c) return string.format('%02x', string.byte(c)) end)
   local info = {exchange = ARGV[3], routing_key = ARGV[4]}
-  return tag, cjson.encode({body = hex, ['content-type'] = 'application/x-twentyq-unparsed',
+  return tag, cjson.encode({body = hex, ['content-type'] = ARGV[5],
     ['content-encoding'] = 'binary', properties = {delivery_tag = tag, delivery_info = info}})
 end
 for k = 1, #KEYS - 2 do
@@ -228,6 +233,7 @@ class Channel(redis.Channel):  # type: ignore[misc]
                 count,
                 queue,
                 queue,
+                UNPARSED_CONTENT_TYPE,
             )
             pairs = zip(flat[::2], flat[1::2], strict=True)
             return [

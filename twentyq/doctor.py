@@ -22,7 +22,6 @@ REGISTRY_TIMEOUT_S = 5
 MIN_PYTHON = (3, 11)
 # The worker's transport uses BLMOVE (6.2) and LPOP with a count (6.2).
 MIN_REDIS = (6, 2)
-REDIS_SCHEMES = ("redis", "rediss")
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ def ping_redis(url: str, timeout_s: float = BROKER_TIMEOUT_S) -> str:
 
 def probe_broker(ping: Callable[[str], str] = ping_redis) -> BrokerProbe:
     """TWENTYQ_BROKER_URL parses, and a Redis broker answers PING within 2 s."""
-    from producer.broker import masked_url  # noqa: PLC0415
+    from producer.broker import REDIS_SCHEMES, masked_url  # noqa: PLC0415
     from producer.errors import ConfigurationError  # noqa: PLC0415
     from producer.settings import load_broker_settings  # noqa: PLC0415
 

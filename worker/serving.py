@@ -83,7 +83,6 @@ def serve_payloads(runtime: Runtime, payloads: Sequence[TurnPayload]) -> BatchRe
     fresh = [turn for task_id, (turn, _) in turns.items() if task_id not in stored]
     policy = RetryPolicy(runtime.settings.max_retries, runtime.settings.retry_backoff_s)
     outcomes = serve_batch(model.predict, fresh, model.ref, runtime.worker_name, policy)
-    answered = 0
     latencies_s: list[float] = []
     inference_s: float | None = None
     for outcome in outcomes:
@@ -98,12 +97,11 @@ def serve_payloads(runtime: Runtime, payloads: Sequence[TurnPayload]) -> BatchRe
         delivery.answered.append((task_id, outcome.model_dump_json(), payload.reply_to))
         latencies_s.append(outcome.timing.queue_ms / 1000.0)
         inference_s = outcome.timing.inference_ms / 1000.0
-        answered += 1
     report = BatchReport(
         batch_size=len(payloads), inference_s=inference_s, queue_latencies_s=latencies_s
     )
     report.outcomes = {
-        "answered": answered,
+        "answered": len(delivery.answered),
         "already_answered": len(stored),
         "dead_lettered": len(delivery.letters),
     }
