@@ -82,6 +82,8 @@ def wrap_unparsed(item: bytes, tag: str, queue: str) -> dict[str, Any]:
         "properties": {
             "delivery_tag": tag,
             "delivery_info": {"exchange": queue, "routing_key": queue},
+            # Persistent: the consumer acknowledges it once refused (Pub/Sub reads the mode).
+            "delivery_mode": 2,
         },
     }
 

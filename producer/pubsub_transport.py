@@ -16,11 +16,11 @@ imported only then, so ambassadors on other brokers need no Google libraries.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient, types
 from kombu.transport import gcpubsub
+from kombu.utils.json import dumps, loads
 from kombu.utils.objects import cached_property
 
 from producer.envelope import envelope_problem, wrap_unparsed
@@ -47,13 +47,17 @@ class ConfirmingPublisher:
 
 
 class ScreeningSubscriber:
-    """A ``SubscriberClient`` whose pulls hand kombu only what it can parse.
+    """A ``SubscriberClient`` whose pulls hand kombu only what it can consume.
 
     kombu 5.7's gcpubsub channel parses every pulled message's data as a kombu
-    envelope, and one that is not (bytes another client published) raises out of
-    the whole pull: none of that pull's messages is delivered or acknowledged, and
-    Pub/Sub redelivers them all, for ever. Such data is replaced by a wrapped
-    envelope (its bytes hex-encoded, :data:`~producer.envelope.UNPARSED_CONTENT_TYPE`)
+    envelope in a background pull (``Channel._get_bulk``), and reads
+    ``properties.delivery_info.exchange`` and ``properties.delivery_mode`` from
+    it. Data that is not such an envelope (bytes another client published, an
+    envelope without ``delivery_mode``) raises inside that pull, and kombu drops
+    the failed pull without a word: none of its messages is delivered or
+    acknowledged, Pub/Sub redelivers them all after the ack deadline, for ever,
+    and the worker looks healthy. Such data is replaced by a wrapped envelope
+    (its bytes hex-encoded, :data:`~producer.envelope.UNPARSED_CONTENT_TYPE`)
     that the worker dead-letters and acknowledges like any refused message.
     """
 
@@ -61,21 +65,34 @@ class ScreeningSubscriber:
         self._client = client
 
     def pull(self, *args: Any, **kwargs: Any) -> Any:
-        """Pull, then wrap what is no kombu envelope."""
+        """Pull, then wrap what kombu's channel could not consume."""
         response = self._client.pull(*args, **kwargs)
         for received in response.received_messages:
             data = bytes(received.message.data)
-            try:
-                problem = envelope_problem(json.loads(data))
-            except ValueError:
-                problem = "not JSON"
-            if problem is not None:
-                wrapped = wrap_unparsed(data, "unparsed", "")
-                received.message.data = json.dumps(wrapped).encode()
+            if pulled_problem(data) is not None:
+                received.message.data = dumps(wrap_unparsed(data, "unparsed", "")).encode()
         return response
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
+
+
+def pulled_problem(data: bytes) -> str | None:
+    """Why kombu's gcpubsub channel could not consume this message data (None: it can)."""
+    try:
+        # kombu's own parser: it also refuses {"__type__": ..., "__value__": ...} it cannot decode.
+        message = loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, TypeError) as error:
+        return f"not a JSON document ({type(error).__name__})"
+    problem = envelope_problem(message)
+    if problem is not None:
+        return problem
+    properties = message["properties"]
+    if not isinstance(properties["delivery_info"].get("exchange"), str):
+        return "no exchange in the delivery_info"
+    if "delivery_mode" not in properties:
+        return "no delivery_mode in the properties"
+    return None
 
 
 class Channel(gcpubsub.Channel):  # type: ignore[misc]

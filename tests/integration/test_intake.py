@@ -8,6 +8,7 @@ never left on the queue), and nothing may stay held as unacknowledged.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
 import uuid
@@ -18,12 +19,14 @@ import pytest
 import redis
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from kombu import Consumer
 
 from producer.broker import BrokerSettings, connect, task_queues
 from producer.client import create_producer_app, submit_turn
 from producer.messages import DEAD_LETTER_QUEUE, TURN_TASK_NAME, TURNS_QUEUE, DeadLetter
 from tests.integration.conftest import BrokerUnderTest, StubRegistration, drain, worker_env
 from tests.integration.test_pipeline import make_turn
+from tests.support.pubsub_emulator import pubsub_environment
 from tests.support.sqs import queue_urls, sqs_client, sqs_environment
 from tests.support.worker_process import WorkerProcess, running_worker
 
@@ -57,6 +60,11 @@ class Intake:
         raise AssertionError(
             f"queue {self.redis.llen(TURNS_QUEUE)}, unacked {self.redis.hlen('unacked')}"
         )
+
+    def expect_dead_letters(self, expected: int) -> None:
+        """Once settled, exactly ``expected`` dead letters in all."""
+        self.settled()
+        assert self.dead_letters() == expected
 
     def last_letter(self) -> DeadLetter:
         return DeadLetter.model_validate(_kombu_body(self.redis.lindex(DEAD_LETTER_QUEUE, 0)))
@@ -94,6 +102,93 @@ class SqsIntake(Intake):
         while self._count(self.turns_url, *names) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert self._count(self.turns_url, *names) == 0, "left on the queue or held"
+
+
+class PubSubIntake(Intake):
+    """The same checks on the Pub/Sub emulator, which keeps no counts: dead letters are
+    received and counted here, and what was never acknowledged shows as a redelivery."""
+
+    def __init__(self, worker: WorkerProcess, app: Any, env: dict[str, str]) -> None:
+        super().__init__(worker, redis.Redis(), app)
+        self.env, self.received = env, 0
+        # One consumer for the whole module: kombu's Pub/Sub pulls run on in the background,
+        # so a consumer opened per count would leave what its last pull leased unread.
+        self.connection = connect(BrokerSettings())
+        queue = next(q for q in task_queues() if q.name == DEAD_LETTER_QUEUE)
+        self.consumer = Consumer(self.connection, [queue], callbacks=[self._count], accept=["json"])
+        self.consumer.consume()
+
+    def _count(self, _: Any, message: Any) -> None:
+        self.received += 1
+        message.ack()
+
+    def close(self) -> None:
+        self.consumer.cancel()
+        self.connection.close()
+
+    def push_raw(self, item: bytes) -> None:
+        publish_to_turns_topic(self.env, item)
+
+    def dead_letters(self, wait_s: float = 0.3) -> int:
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                self.connection.drain_events(timeout=max(deadline - time.monotonic(), 0.01))
+        return self.received
+
+    def settled(self, timeout_s: float = 10.0) -> None:
+        """Nothing to read back: the worker's acknowledgements are proven by no redelivery."""
+
+    def expect_dead_letters(self, expected: int) -> None:
+        deadline = time.monotonic() + 30
+        while self.dead_letters() < expected and time.monotonic() < deadline:
+            pass
+        assert self.dead_letters() == expected
+
+
+def publish_to_turns_topic(env: dict[str, str], item: bytes) -> None:
+    """Bytes a foreign client publishes to the turns topic, with the attribute kombu filters on."""
+    from google.cloud.pubsub_v1 import PublisherClient
+
+    topic = PublisherClient.topic_path(env["TWENTYQ_BROKER_URL"].rsplit("/", 1)[-1], TURNS_QUEUE)
+    PublisherClient().publish(topic, item, routing_key=TURNS_QUEUE).result(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def pubsub_intake(
+    pubsub_emulator_host: str,
+    redis_server_url: str,
+    stub_registry: Callable[..., StubRegistration],
+    tmp_path_factory: Any,
+) -> Iterator[Intake]:
+    env = {
+        **pubsub_environment(pubsub_emulator_host, f"fz-{uuid.uuid4().hex[:10]}"),
+        "TWENTYQ_RESULT_BACKEND": redis_server_url.rsplit("/", 1)[0] + "/9",
+        "TWENTYQ_PUBSUB_ACK_DEADLINE_S": "10",
+    }
+    patch = pytest.MonkeyPatch()
+    for name, value in env.items():
+        patch.setenv(name, value)
+    broker = BrokerUnderTest("pubsub", env, BrokerSettings())
+    worker_settings = worker_env(broker, stub_registry(), batch_size="8", batch_window_ms="5")
+    log = tmp_path_factory.mktemp("pubsub-intake") / "worker.log"
+    app = create_producer_app(broker.settings)
+    with connect(broker.settings) as connection:  # every topic and subscription
+        for queue in task_queues():
+            queue(connection.default_channel).declare()
+    try:
+        with running_worker(worker_settings, log) as worker:
+            target = PubSubIntake(worker, app, env)
+            yield target
+            # Anything pulled and never acknowledged comes back after the ack deadline.
+            counted = target.dead_letters()
+            time.sleep(12)
+            assert target.dead_letters(wait_s=1) == counted, "a message came back unacknowledged"
+            assert worker.process.poll() is None, worker.log()[-3000:]
+            target.close()
+    finally:
+        app.close()
+        patch.undo()
 
 
 @pytest.fixture(scope="module")
@@ -262,7 +357,7 @@ def raw_items(draw: st.DrawFn) -> bytes:
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@pytest.mark.parametrize("which", ["intake", "sqs_intake"])
+@pytest.mark.parametrize("which", ["intake", "sqs_intake", "pubsub_intake"])
 @given(item=raw_items())
 def test_whatever_lands_on_the_queue_is_answered_or_dead_lettered_never_lost(
     request: pytest.FixtureRequest, which: str, item: bytes
@@ -274,8 +369,7 @@ def test_whatever_lands_on_the_queue_is_answered_or_dead_lettered_never_lost(
     before = target.dead_letters()
     target.push_raw(item)
     target.still_serves()
-    target.settled()
-    assert target.dead_letters() == before + 1
+    target.expect_dead_letters(before + 1)
 
 
 def _sqs_can_carry(item: bytes) -> bool:
@@ -290,7 +384,9 @@ def _sqs_can_carry(item: bytes) -> bool:
 
 def _push_foreign_bytes(broker: BrokerUnderTest, raw: bytes) -> None:
     # Bytes that no kombu client wrote, straight onto the broker's turns queue or topic.
-    if broker.name == "sqs":
+    if broker.name == "pubsub":
+        publish_to_turns_topic(broker.env, raw)
+    elif broker.name == "sqs":
         client = sqs_client(broker.env["TWENTYQ_SQS_ENDPOINT_URL"])
         prefix = broker.env["TWENTYQ_SQS_QUEUE_NAME_PREFIX"]
         url = queue_urls(client, prefix)[prefix + "twentyq-turns"]
@@ -299,10 +395,7 @@ def _push_foreign_bytes(broker: BrokerUnderTest, raw: bytes) -> None:
         redis.Redis.from_url(broker.env["TWENTYQ_BROKER_URL"]).lpush(TURNS_QUEUE, raw)
 
 
-# Pub/Sub: bytes a foreign client published to the emulator's topic never reached the
-# filtered turns subscription here, so the screening of pulled data is unit-tested
-# (tests/unit/producer/test_foreign_envelopes.py) instead.
-@pytest.mark.parametrize("broker", ["redis", "sqs"], indirect=True)
+@pytest.mark.parametrize("broker", ["redis", "sqs", "pubsub"], indirect=True)
 @pytest.mark.parametrize("raw", [b"garbage{", b'{"no": "envelope"}'])
 def test_foreign_bytes_on_the_queue_are_dead_lettered_and_the_worker_serves_on(
     broker: BrokerUnderTest, start_worker: Any, raw: bytes
